@@ -1,0 +1,49 @@
+/*
+ * backend.h — real USB devices on Linux: resolving specs to usbfs devices,
+ * finding their host controller through sysfs, and opening a frame-clock
+ * source (xHCI MMIO or debugfs) for that controller.
+ *
+ * The device layer calls these; it never touches sysfs or usbfs itself.
+ */
+#ifndef USBTS_BACKEND_H
+#define USBTS_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devspec.h"
+#include "source.h"
+
+struct usbts_realdev {
+    char controller[64];  /* PCI address of the host controller, e.g. "0000:00:14.0" */
+    char driver[32];      /* its driver, e.g. "xhci_hcd" */
+    char sysfs_path[256]; /* /sys/bus/usb/devices/1-2 */
+    char usbfs_path[64];  /* /dev/bus/usb/001/002 */
+    int usbfs_fd;         /* held open while the device is; -1 if none */
+    uint16_t vid, pid;
+    uint8_t bus, addr;
+    uint8_t speed;        /* LowSpeed, FullSpeed, HighSpeed */
+};
+
+/* Resolves a PATH, BUSDEV or VIDPID spec and opens the device.  Errors:
+ * ERROR_FILE_NOT_FOUND, ERROR_ACCESS_DENIED, ERROR_NOT_SUPPORTED; msg names
+ * the cause and the fix. */
+DWORD usbts_backend_open(const struct usbts_devspec *spec, struct usbts_realdev *out, char *msg, size_t msglen);
+
+void usbts_backend_close(struct usbts_realdev *d);
+
+/* Is the device still there?  (usbfs answers, sysfs node present.) */
+bool usbts_backend_present(const struct usbts_realdev *d);
+
+/* Current speed from sysfs (the device may have re-enumerated). */
+DWORD usbts_backend_speed(const struct usbts_realdev *d, uint8_t *speed);
+
+/* Opens the frame-clock source for the device's controller: MMIO where the
+ * kernel allows it, otherwise debugfs; USBTS_SOURCE=mmio|debugfs forces one.
+ * ERROR_NOT_SUPPORTED (no MFINDEX source for this driver; msg names it),
+ * ERROR_ACCESS_DENIED (needs root). */
+DWORD usbts_backend_source_open(const struct usbts_realdev *d, struct usbts_hostclock *clock,
+                                struct usbts_source **out, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * source.h — a frame-clock source: something that can read a host
+ * controller's MFINDEX register, bracketed by host-clock reads.
+ *
+ * One small ops table per implementation (simulated, xHCI debugfs, xHCI MMIO);
+ * adding EHCI or a kernel-module source is one new file that fills this in.
+ */
+#ifndef USBTS_SOURCE_H
+#define USBTS_SOURCE_H
+
+#include <stdint.h>
+
+#include "hostclock.h"
+#include "usbtimesync/winusb.h"
+
+struct usbts_source;
+
+struct usbts_source_ops {
+    const char *name; /* "sim", "debugfs", "mmio" */
+    /*
+     * One bracketed read: *before_ns is taken just before the register
+     * access, *after_ns just after; the register was latched somewhere in
+     * between.  *mfindex is the raw register (bits 13:0 meaningful).
+     * Returns ERROR_SUCCESS, ERROR_DEVICE_NOT_CONNECTED if the controller is
+     * gone, or another Windows error code; then the outputs are unspecified.
+     */
+    DWORD (*read)(struct usbts_source *src, int64_t *before_ns, uint32_t *mfindex, int64_t *after_ns);
+    /* Releases everything the source holds (files, mappings, memory). */
+    void (*destroy)(struct usbts_source *src);
+};
+
+struct usbts_source {
+    const struct usbts_source_ops *ops;
+    struct usbts_hostclock *clock; /* the clock the brackets are read from */
+};
+
+static inline DWORD usbts_source_read(struct usbts_source *s, int64_t *before, uint32_t *mfindex, int64_t *after)
+{
+    return s->ops->read(s, before, mfindex, after);
+}
+
+static inline void usbts_source_destroy(struct usbts_source *s)
+{
+    if (s)
+        s->ops->destroy(s);
+}
+
+#define USBTS_MFINDEX_BITS 14
+#define USBTS_MFINDEX_MASK 0x3FFFu
+#define USBTS_MFINDEX_WRAP 16384 /* microframes: 2.048 s */
+#define USBTS_MICROFRAME_NS 125000
+
+#endif

@@ -1,0 +1,524 @@
+/*
+ * tracker.c — per-controller tracking: sampling schedule, sampler thread,
+ * seqlock publication.  The estimator decides when and what to read; this file
+ * only does the reading, the sleeping and the publishing.
+ */
+#include "tracker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "lasterror.h"
+
+#define WATCH_MAX 32
+#define WATCH_PERIOD_NS 50000000           /* presence polled every 50 ms while sampling */
+#define START_TIMEOUT_NS 2048000000        /* one MFINDEX wrap */
+#define CAPTURE_BURST_NS 400000            /* an inline capture burst: over three microframes */
+#define CAPTURE_BURST_READS 4096
+
+struct watch {
+    bool (*present)(const void *ctx);
+    const void *ctx;
+    atomic_bool *flag;
+};
+
+struct tracker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* wakes the sampler for stop */
+    char key[64];
+    bool keyed;
+    uint32_t refs;
+    uint32_t users;             /* open tracking handles */
+    struct usbts_source *src;
+    usbts_source_factory factory;
+    void *factory_ctx;
+    struct usbts_est est;
+    uint32_t last_epoch;        /* estimator epoch behind `generation` */
+    uint32_t generation;
+    bool thread_running;
+    bool stop;
+    pthread_t thread;
+    int64_t stall_until_ns;     /* virtual clock: sampler starved until then */
+    int64_t last_watch_ns;
+    struct watch watches[WATCH_MAX];
+    int nwatches;
+};
+
+struct usbts_tracker_pub usbts_tracker_pubs[USBTS_MAX_TRACKERS];
+static struct tracker *trackers[USBTS_MAX_TRACKERS]; /* under the registry lock */
+static _Atomic uint32_t generation_counter;
+
+uint32_t usbts_new_generation(void)
+{
+    uint32_t g;
+    do
+        g = atomic_fetch_add_explicit(&generation_counter, 1, memory_order_relaxed) + 1;
+    while (g == 0);
+    return g;
+}
+
+static struct tracker *T(uint32_t idx)
+{
+    return idx < USBTS_MAX_TRACKERS ? trackers[idx] : NULL;
+}
+
+/* ---- publication ------------------------------------------------------- */
+
+static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_model *m)
+{
+    uint64_t w[USBTS_MODEL_WORDS] = {
+        (uint64_t)m->generation | ((uint64_t)m->flags << 32),
+        (uint64_t)m->ref_ns,
+        (uint64_t)m->ref_mf,
+        m->period_fp,
+        m->rate_fp,
+        (uint64_t)m->bound0_ns,
+        m->bound_slope_fp,
+    };
+    uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed);
+    atomic_store_explicit(&pub->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (int i = 0; i < USBTS_MODEL_WORDS; i++)
+        atomic_store_explicit(&pub->model[i], w[i], memory_order_relaxed);
+    atomic_store_explicit(&pub->seq, s + 2, memory_order_release);
+}
+
+/* The estimator numbers its epochs; the world sees process-wide generations. */
+static void publish(uint32_t idx, struct tracker *t)
+{
+    struct usbts_model m;
+    if (!usbts_est_model(&t->est, &m))
+        return;
+    if (m.generation != t->last_epoch || t->generation == 0) {
+        t->last_epoch = m.generation;
+        t->generation = usbts_new_generation();
+    }
+    m.generation = t->generation;
+    publish_model(&usbts_tracker_pubs[idx], &m);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
+{
+    int64_t before, after;
+    uint32_t mf;
+    DWORD err = usbts_source_read(t->src, &before, &mf, &after);
+    if (err == ERROR_DEVICE_NOT_CONNECTED)
+        atomic_store(&usbts_tracker_pubs[idx].gone, true);
+    if (err != ERROR_SUCCESS)
+        return err;
+    r->before_ns = before;
+    r->after_ns = after;
+    r->mfindex = mf;
+    return ERROR_SUCCESS;
+}
+
+/* One burst of back-to-back reads, as the estimator asked for. */
+static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads)
+{
+    DWORD err = ERROR_SUCCESS;
+    usbts_est_burst_begin(&t->est);
+    for (int32_t n = 0; n < max_reads; n++) {
+        struct usbts_read r;
+        err = read_once(idx, t, &r);
+        if (err != ERROR_SUCCESS)
+            break;
+        if (usbts_est_feed(&t->est, &r) || r.after_ns >= deadline_ns)
+            break;
+    }
+    usbts_est_burst_end(&t->est);
+    publish(idx, t);
+    return err;
+}
+
+static void run_watches(struct tracker *t, int64_t now)
+{
+    if (now - t->last_watch_ns < WATCH_PERIOD_NS)
+        return;
+    t->last_watch_ns = now;
+    for (int i = 0; i < t->nwatches; i++)
+        if (!atomic_load(t->watches[i].flag) && !t->watches[i].present(t->watches[i].ctx))
+            atomic_store(t->watches[i].flag, true);
+}
+
+/* ---- the sampler thread (real clock) ------------------------------------ */
+
+struct sampler_arg {
+    uint32_t idx;
+};
+
+static void *sampler_main(void *arg)
+{
+    uint32_t idx = ((struct sampler_arg *)arg)->idx;
+    free(arg);
+    struct tracker *t = trackers[idx];
+    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[idx];
+
+    /* Wake-ups aimed microseconds before a boundary: the default 50 µs timer
+     * slack would make every burst spin that much longer. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+
+    pthread_mutex_lock(&t->mu);
+    while (!t->stop) {
+        int64_t now = usbts_monotonic_ns();
+        run_watches(t, now);
+        struct usbts_est_plan plan;
+        usbts_est_plan(&t->est, now, &plan);
+        int64_t wake = plan.start_ns;
+        if (atomic_load(&pub->gone) || wake > now + WATCH_PERIOD_NS)
+            wake = now + WATCH_PERIOD_NS; /* keep polling presence; re-plan after */
+        if (wake > now) {
+            struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+            int rc = pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+            if (rc != ETIMEDOUT)
+                continue; /* stop requested, or spurious: re-plan */
+            if (wake != plan.start_ns)
+                continue;
+        }
+        if (atomic_load(&pub->gone))
+            continue;
+        int64_t deadline = usbts_monotonic_ns() + (plan.deadline_ns - plan.start_ns);
+        run_burst(idx, t, deadline, plan.max_reads);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+static DWORD start_thread(uint32_t idx, struct tracker *t)
+{
+    struct sampler_arg *a = malloc(sizeof *a);
+    if (!a)
+        return ERROR_NOT_ENOUGH_MEMORY;
+    a->idx = idx;
+    t->stop = false;
+    if (pthread_create(&t->thread, NULL, sampler_main, a) != 0) {
+        free(a);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    t->thread_running = true;
+    return ERROR_SUCCESS;
+}
+
+/* Called with t->mu NOT held (the thread takes it). */
+static void stop_thread(struct tracker *t)
+{
+    if (!t->thread_running)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = true;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->thread, NULL);
+    pthread_mutex_lock(&t->mu);
+    t->thread_running = false;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+DWORD usbts_tracker_get(const char *key, bool virtual_clock, uint32_t *idx)
+{
+    if (key) {
+        for (uint32_t i = 0; i < USBTS_MAX_TRACKERS; i++) {
+            struct tracker *t = trackers[i];
+            if (t && t->keyed && strcmp(t->key, key) == 0 && !atomic_load(&usbts_tracker_pubs[i].gone)) {
+                t->refs++;
+                *idx = i;
+                return ERROR_SUCCESS;
+            }
+        }
+    }
+    uint32_t i;
+    for (i = 0; i < USBTS_MAX_TRACKERS && trackers[i]; i++) {
+    }
+    if (i == USBTS_MAX_TRACKERS)
+        return ERROR_NOT_ENOUGH_MEMORY;
+    struct tracker *t = calloc(1, sizeof *t);
+    if (!t)
+        return ERROR_NOT_ENOUGH_MEMORY;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&t->mu, NULL) != 0 || pthread_cond_init(&t->cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        free(t);
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    pthread_condattr_destroy(&ca);
+    if (key) {
+        snprintf(t->key, sizeof t->key, "%s", key);
+        t->keyed = true;
+    }
+    t->refs = 1;
+    usbts_est_init(&t->est);
+
+    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[i];
+    static const struct usbts_model none;
+    publish_model(pub, &none);
+    atomic_store(&pub->gone, false);
+    atomic_store(&pub->clock.virt_ns, 0);
+    atomic_store(&pub->clock.is_virtual, virtual_clock);
+    trackers[i] = t;
+    *idx = i;
+    return ERROR_SUCCESS;
+}
+
+void usbts_tracker_put(uint32_t idx)
+{
+    struct tracker *t = T(idx);
+    if (!t || --t->refs > 0)
+        return;
+    stop_thread(t);
+    usbts_source_destroy(t->src);
+    free(t->factory_ctx);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    trackers[idx] = NULL;
+    free(t);
+    /* The pub slot keeps its memory: a racing query may still read it, and
+     * then finds its handle dead when it re-validates. */
+}
+
+void usbts_tracker_set_source(uint32_t idx, struct usbts_source *src)
+{
+    struct tracker *t = T(idx);
+    pthread_mutex_lock(&t->mu);
+    t->src = src;
+    pthread_mutex_unlock(&t->mu);
+}
+
+DWORD usbts_tracker_set_factory(uint32_t idx, usbts_source_factory f, const void *ctx, size_t ctx_size)
+{
+    struct tracker *t = T(idx);
+    if (t->factory) /* a shared controller: the first device set it */
+        return ERROR_SUCCESS;
+    void *copy = malloc(ctx_size ? ctx_size : 1);
+    if (!copy)
+        return ERROR_NOT_ENOUGH_MEMORY;
+    memcpy(copy, ctx, ctx_size);
+    t->factory = f;
+    t->factory_ctx = copy;
+    return ERROR_SUCCESS;
+}
+
+DWORD usbts_tracker_watch(uint32_t idx, bool (*present)(const void *ctx), const void *ctx, atomic_bool *flag)
+{
+    struct tracker *t = T(idx);
+    DWORD err = ERROR_SUCCESS;
+    pthread_mutex_lock(&t->mu);
+    if (t->nwatches == WATCH_MAX)
+        err = ERROR_NOT_ENOUGH_MEMORY;
+    else
+        t->watches[t->nwatches++] = (struct watch){present, ctx, flag};
+    pthread_mutex_unlock(&t->mu);
+    return err;
+}
+
+void usbts_tracker_unwatch(uint32_t idx, atomic_bool *flag)
+{
+    struct tracker *t = T(idx);
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->nwatches; i++) {
+        if (t->watches[i].flag == flag) {
+            t->watches[i] = t->watches[--t->nwatches];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- tracking handles ------------------------------------------------------ */
+
+static DWORD ensure_source(uint32_t idx, struct tracker *t, char *msg, size_t msglen)
+{
+    if (t->src)
+        return ERROR_SUCCESS;
+    if (!t->factory) {
+        snprintf(msg, msglen, "this controller has no frame-clock source");
+        return ERROR_NOT_SUPPORTED;
+    }
+    return t->factory(t->factory_ctx, &usbts_tracker_pubs[idx].clock, &t->src, msg, msglen);
+}
+
+static void read_error_message(DWORD err, struct tracker *t, char *msg, size_t msglen)
+{
+    if (err == ERROR_DEVICE_NOT_CONNECTED)
+        snprintf(msg, msglen, "the host controller is gone (device unplugged or driver unbound); open the device again");
+    else
+        snprintf(msg, msglen, "reading MFINDEX through the %s source failed (error %u)", t->src->ops->name,
+                 (unsigned)err);
+}
+
+/* Captures a fresh microframe boundary with the calling thread, so the very
+ * first query after Start is accurate. */
+static DWORD capture_inline(uint32_t idx, struct tracker *t, char *msg, size_t msglen)
+{
+    struct usbts_hostclock *clock = &usbts_tracker_pubs[idx].clock;
+    struct usbts_est_stats st;
+    usbts_est_get_stats(&t->est, &st);
+    uint64_t captures0 = st.captures;
+    int64_t start = usbts_clock_now(clock);
+    for (;;) {
+        int64_t now = usbts_clock_now(clock);
+        if (now - start > START_TIMEOUT_NS) {
+            snprintf(msg, msglen,
+                     "no microframe boundary seen within 2.048 s: the controller's frame counter is not running "
+                     "(halted or suspended); retry, or pass IsStartupDelayTolerable = TRUE");
+            return ERROR_TIMEOUT;
+        }
+        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS);
+        if (err != ERROR_SUCCESS) {
+            read_error_message(err, t, msg, msglen);
+            return err;
+        }
+        usbts_est_get_stats(&t->est, &st);
+        if (st.captures > captures0)
+            return ERROR_SUCCESS;
+    }
+}
+
+DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msglen)
+{
+    struct tracker *t = T(idx);
+    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[idx];
+    DWORD err;
+    pthread_mutex_lock(&t->mu);
+    if (atomic_load(&pub->gone)) {
+        pthread_mutex_unlock(&t->mu);
+        snprintf(msg, msglen, "the host controller is gone (device unplugged or driver unbound); open the device again");
+        return ERROR_DEVICE_NOT_CONNECTED;
+    }
+    err = ensure_source(idx, t, msg, msglen);
+    if (err == ERROR_SUCCESS) {
+        struct usbts_model m;
+        usbts_tracker_read_model(pub, &m);
+        if (!tolerable && (t->users == 0 || !(m.flags & USBTS_MODEL_CAPTURED))) {
+            err = capture_inline(idx, t, msg, msglen);
+        } else if (t->users == 0) {
+            /* One read: proves the counter is readable and anchors a coarse
+             * model whose bound says how coarse it is. */
+            err = run_burst(idx, t, INT64_MAX, 1);
+            if (err != ERROR_SUCCESS)
+                read_error_message(err, t, msg, msglen);
+        }
+    }
+    if (err == ERROR_SUCCESS) {
+        t->users++;
+        if (t->users == 1 && !atomic_load(&pub->clock.is_virtual)) {
+            t->last_watch_ns = usbts_monotonic_ns();
+            err = start_thread(idx, t);
+            if (err != ERROR_SUCCESS) {
+                t->users--;
+                snprintf(msg, msglen, "cannot start the sampler thread: out of memory or thread limit reached");
+            }
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return err;
+}
+
+void usbts_tracker_release(uint32_t idx)
+{
+    struct tracker *t = T(idx);
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    bool last = t->users > 0 && --t->users == 0;
+    pthread_mutex_unlock(&t->mu);
+    if (last)
+        stop_thread(t); /* no thread and no wake-ups while nobody tracks */
+}
+
+DWORD usbts_tracker_read_now(uint32_t idx, int64_t *mf, int64_t *t_ns, char *msg, size_t msglen)
+{
+    struct tracker *t = T(idx);
+    pthread_mutex_lock(&t->mu);
+    DWORD err = ensure_source(idx, t, msg, msglen);
+    struct usbts_read r = {0};
+    if (err == ERROR_SUCCESS) {
+        err = read_once(idx, t, &r);
+        if (err != ERROR_SUCCESS)
+            read_error_message(err, t, msg, msglen);
+    }
+    if (err == ERROR_SUCCESS) {
+        /* Feeding it keeps the counter extension continuous across calls. */
+        usbts_est_burst_begin(&t->est);
+        usbts_est_feed(&t->est, &r);
+        usbts_est_burst_end(&t->est);
+        publish(idx, t);
+        if (!usbts_est_extend(&t->est, &r, mf)) {
+            snprintf(msg, msglen, "the frame counter jumped; try again");
+            err = ERROR_GEN_FAILURE;
+        }
+        *t_ns = r.before_ns + (r.after_ns - r.before_ns) / 2;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return err;
+}
+
+DWORD usbts_tracker_with_source(uint32_t idx, DWORD (*fn)(struct usbts_tracker_pub *, struct usbts_source *, void *),
+                                void *arg)
+{
+    struct tracker *t = T(idx);
+    pthread_mutex_lock(&t->mu);
+    DWORD err = t->src ? fn(&usbts_tracker_pubs[idx], t->src, arg) : ERROR_NOT_SUPPORTED;
+    pthread_mutex_unlock(&t->mu);
+    return err;
+}
+
+DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
+{
+    struct tracker *t = T(idx);
+    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[idx];
+    struct usbts_hostclock *clock = &pub->clock;
+    if (ns > (uint64_t)INT64_MAX / 4)
+        return ERROR_INVALID_PARAMETER;
+    pthread_mutex_lock(&t->mu);
+    int64_t target = usbts_clock_now(clock) + (int64_t)ns;
+    while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
+        int64_t now = usbts_clock_now(clock);
+        struct usbts_est_plan plan;
+        usbts_est_plan(&t->est, now, &plan);
+        int64_t start = plan.start_ns > now ? plan.start_ns : now;
+        if (start < t->stall_until_ns)
+            start = t->stall_until_ns;
+        if (start > target)
+            break;
+        usbts_clock_set_at_least(clock, start);
+        run_burst(idx, t, start + (plan.deadline_ns - plan.start_ns), plan.max_reads);
+        if (usbts_clock_now(clock) == now)
+            usbts_clock_set_at_least(clock, now + 1); /* always make progress */
+    }
+    usbts_clock_set_at_least(clock, target);
+    pthread_mutex_unlock(&t->mu);
+    return ERROR_SUCCESS;
+}
+
+void usbts_tracker_stall(uint32_t idx, int64_t until_ns)
+{
+    struct tracker *t = T(idx);
+    pthread_mutex_lock(&t->mu);
+    if (until_ns > t->stall_until_ns)
+        t->stall_until_ns = until_ns;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st)
+{
+    struct tracker *t = T(idx);
+    memset(st, 0, sizeof *st);
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    if (t->src)
+        snprintf(st->source, sizeof st->source, "%s", t->src->ops->name);
+    st->users = t->users;
+    st->sampling_thread = t->thread_running;
+    usbts_est_get_stats(&t->est, &st->est);
+    pthread_mutex_unlock(&t->mu);
+}

@@ -1,0 +1,111 @@
+/*
+ * tracker.h — one tracker per host controller.
+ *
+ * A tracker owns one frame-clock source and one estimator.  It samples only
+ * while at least one tracking handle is open: on a real clock from a sampler
+ * thread that exists only then, on a virtual clock inside usbts_sim_advance().
+ * It publishes the estimator's model through a seqlock in static memory, so
+ * queries take no lock, make no syscall and can never touch freed memory.
+ *
+ * Locking: callers serialise create/destroy/acquire/release with the
+ * registry lock; everything else a tracker does is under its own mutex.
+ */
+#ifndef USBTS_TRACKER_H
+#define USBTS_TRACKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "estimator.h"
+#include "hostclock.h"
+#include "model.h"
+#include "source.h"
+
+#define USBTS_MAX_TRACKERS 64
+#define USBTS_MODEL_WORDS 7
+
+/* What a query reads, lock-free. */
+struct usbts_tracker_pub {
+    _Atomic uint32_t seq; /* odd while the model is being written */
+    _Atomic uint64_t model[USBTS_MODEL_WORDS];
+    struct usbts_hostclock clock;
+    atomic_bool gone; /* the controller stopped answering (removed, unbound) */
+};
+
+extern struct usbts_tracker_pub usbts_tracker_pubs[USBTS_MAX_TRACKERS];
+
+typedef DWORD (*usbts_source_factory)(const void *ctx, struct usbts_hostclock *clock, struct usbts_source **out,
+                                      char *msg, size_t msglen);
+
+/* A tracker for `key` (a controller's identity) is shared: an existing one is
+ * referenced again.  key NULL: a private tracker (a simulated controller). */
+DWORD usbts_tracker_get(const char *key, bool virtual_clock, uint32_t *idx);
+/* Drops a reference; the last one stops sampling and frees the tracker. */
+void usbts_tracker_put(uint32_t idx);
+
+/* Gives the tracker its source (it takes ownership), or a way to open one at
+ * the first Start (ctx is copied). */
+void usbts_tracker_set_source(uint32_t idx, struct usbts_source *src);
+DWORD usbts_tracker_set_factory(uint32_t idx, usbts_source_factory f, const void *ctx, size_t ctx_size);
+
+/* Devices on this controller whose presence the sampler polls (every 50 ms
+ * while sampling); `flag` is set once present() says no. */
+DWORD usbts_tracker_watch(uint32_t idx, bool (*present)(const void *ctx), const void *ctx, atomic_bool *flag);
+void usbts_tracker_unwatch(uint32_t idx, atomic_bool *flag);
+
+/* A tracking handle opens (acquire) or closes (release).  acquire with
+ * tolerable == false returns once a boundary has been captured (ERROR_TIMEOUT
+ * after 2.048 s).  On failure nothing changes.  Message in msg. */
+DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msglen);
+void usbts_tracker_release(uint32_t idx);
+
+/* One direct read for WinUsb_GetCurrentFrameNumber when the model is not being
+ * kept up: *mf extended microframe count, *t_ns host time it was read at. */
+DWORD usbts_tracker_read_now(uint32_t idx, int64_t *mf, int64_t *t_ns, char *msg, size_t msglen);
+
+/* Runs fn on the source under the tracker's mutex (sim operations). */
+DWORD usbts_tracker_with_source(uint32_t idx, DWORD (*fn)(struct usbts_tracker_pub *pub, struct usbts_source *src,
+                                                          void *arg),
+                                void *arg);
+
+/* Virtual clock: advance by ns, running the sampling that falls due. */
+DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns);
+/* Virtual clock: the sampler gets no CPU until until_ns. */
+void usbts_tracker_stall(uint32_t idx, int64_t until_ns);
+
+/* Seqlock read of the published model (lock-free, no syscall). */
+static inline void usbts_tracker_read_model(const struct usbts_tracker_pub *pub, struct usbts_model *m)
+{
+    uint64_t w[USBTS_MODEL_WORDS];
+    uint32_t s1, s2;
+    do {
+        s1 = atomic_load_explicit(&pub->seq, memory_order_acquire);
+        for (int i = 0; i < USBTS_MODEL_WORDS; i++)
+            w[i] = atomic_load_explicit(&pub->model[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        s2 = atomic_load_explicit(&pub->seq, memory_order_relaxed);
+    } while ((s1 & 1u) || s1 != s2);
+    m->generation = (uint32_t)w[0];
+    m->flags = (uint32_t)(w[0] >> 32);
+    m->ref_ns = (int64_t)w[1];
+    m->ref_mf = (int64_t)w[2];
+    m->period_fp = w[3];
+    m->rate_fp = w[4];
+    m->bound0_ns = (int64_t)w[5];
+    m->bound_slope_fp = w[6];
+}
+
+struct usbts_tracker_status {
+    char source[16];
+    uint32_t users;
+    bool sampling_thread;
+    struct usbts_est_stats est;
+};
+void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st);
+
+/* A process-wide generation ID never handed out before. */
+uint32_t usbts_new_generation(void);
+
+#endif

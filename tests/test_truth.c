@@ -1,0 +1,141 @@
+/*
+ * test_truth.c — returned QPCs against the simulated controller's truth.
+ *
+ * Stated bound: on a virtual-clock sim with read_ns=500 and drift up to
+ * ±500 ppm, after 2 s of tracking, the 99th percentile error of returned
+ * QPCs is at most 1 µs, and at least 99% of them lie within their
+ * PredictedAccuracyInMicroSeconds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "usbtimesync/usbtimesync.h"
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+static unsigned long long rng_state = 88172645463325252ull;
+static unsigned long long rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+#define NQ 2000
+
+static void run(const char *spec)
+{
+    HANDLE d = usbts_open(spec);
+    CHECK_MSG(d != INVALID_HANDLE_VALUE, "open %s: %s", spec, usbts_last_error_message());
+    WINUSB_INTERFACE_HANDLE ih;
+    CHECK(WinUsb_Initialize(d, &ih));
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
+    CHECK(WinUsb_StartTrackingForTimeSync(ih, &s));
+    CHECK(usbts_sim_advance(d, 2000000000ull));
+
+    static long long err_ns[2 * NQ];
+    int n = 0, outside = 0, sof_bad = 0;
+    unsigned max_acc = 0;
+    for (int i = 0; i < NQ; i++) {
+        CHECK(usbts_sim_advance(d, 100000 + rnd() % 3000000)); /* 0.1..3.1 ms, any phase */
+        USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+        memset(&q, 0, sizeof q);
+        q.TimeTrackingHandle = s.TimeTrackingHandle;
+        /* an input frame up to ±100 frames away, any microframe */
+        if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q)) {
+            CHECK_MSG(0, "query failed: %s", usbts_last_error_message());
+            break;
+        }
+        q.InputFrameNumber = q.CurrentUSBFrameNumber + (ULONG)((int)(rnd() % 201) - 100);
+        q.InputMicroFrameNumber = (ULONG)(rnd() % 8);
+        if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q)) {
+            CHECK_MSG(0, "query failed: %s", usbts_last_error_message());
+            break;
+        }
+        LONGLONG t_in, t_cur, t_sof;
+        CHECK(usbts_sim_truth(d, q.InputFrameNumber, q.InputMicroFrameNumber, &t_in));
+        CHECK(usbts_sim_truth(d, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &t_cur));
+        CHECK(usbts_sim_truth(d, q.CurrentUSBFrameNumber, 0, &t_sof));
+        long long e_in = q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart * 100 - t_in;
+        long long e_cur = q.CurrentQueryPerformanceCounter.QuadPart * 100 - t_cur;
+        long long acc_ns = (long long)q.PredictedAccuracyInMicroSeconds * 1000;
+        outside += llabs(e_in) > acc_ns;
+        outside += llabs(e_cur) > acc_ns;
+        err_ns[n++] = llabs(e_in);
+        err_ns[n++] = llabs(e_cur);
+        if (q.PredictedAccuracyInMicroSeconds > max_acc)
+            max_acc = q.PredictedAccuracyInMicroSeconds;
+
+        /* The SOF time as device authors derive it: current microframe's QPC
+         * minus microframe x 125 µs, against the library's QPC for
+         * (current frame, microframe 0). */
+        USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q0 = q;
+        q0.InputFrameNumber = q.CurrentUSBFrameNumber;
+        q0.InputMicroFrameNumber = 0;
+        CHECK(WinUsb_GetCurrentFrameNumberAndQpc(ih, &q0));
+        if (q0.CurrentUSBFrameNumber == q.CurrentUSBFrameNumber) {
+            long long derived = q.CurrentQueryPerformanceCounter.QuadPart - (long long)q.CurrentHardwareMicroFrameNumber * 1250;
+            long long lib = q0.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart;
+            /* the frame clock's drift over at most 7 microframes is < 1 ns; allow rounding */
+            sof_bad += llabs(derived - lib) > 1;
+            sof_bad += llabs(lib * 100 - t_sof) > (long long)q0.PredictedAccuracyInMicroSeconds * 1000;
+        }
+    }
+    qsort(err_ns, (size_t)n, sizeof err_ns[0], cmp_ll);
+    long long p50 = err_ns[n / 2], p99 = err_ns[(n * 99) / 100], mx = err_ns[n - 1];
+    printf("%-60s p50 %5lld ns  p99 %5lld ns  max %6lld ns  outside bound %d/%d  max bound %u us\n", spec, p50, p99, mx,
+           outside, n, max_acc);
+    CHECK_MSG(p99 <= 1000, "%s: p99 error %lld ns > 1 µs", spec, p99);
+    CHECK_MSG(outside * 100 <= n, "%s: %d of %d values outside their bound", spec, outside, n);
+    CHECK_MSG(max_acc <= 4 * (unsigned)((p99 + 999) / 1000) + 1 || max_acc <= 1, "%s: bound %u µs padded", spec,
+              max_acc);
+    CHECK_EQ(sof_bad, 0);
+
+    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION st = {s.TimeTrackingHandle};
+    CHECK(WinUsb_StopTrackingForTimeSync(ih, &st));
+    CHECK(WinUsb_Free(ih));
+    CHECK(usbts_close(d));
+}
+
+/* On the real clock: Start(FALSE) returns with a captured boundary, so the
+ * very first query is already within its bound. */
+static void first_query_real_clock(void)
+{
+    HANDLE d = usbts_open("sim:seed=3,drift_ppm=300");
+    WINUSB_INTERFACE_HANDLE ih;
+    CHECK(WinUsb_Initialize(d, &ih));
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
+    CHECK(WinUsb_StartTrackingForTimeSync(ih, &s));
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+    memset(&q, 0, sizeof q);
+    q.TimeTrackingHandle = s.TimeTrackingHandle;
+    CHECK(WinUsb_GetCurrentFrameNumberAndQpc(ih, &q));
+    LONGLONG truth;
+    CHECK(usbts_sim_truth(d, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth));
+    long long err = q.CurrentQueryPerformanceCounter.QuadPart * 100 - truth;
+    printf("real clock, first query: error %lld ns, bound %u us\n", err, (unsigned)q.PredictedAccuracyInMicroSeconds);
+    /* A microframe boundary mis-named would be 125 µs off. */
+    CHECK_MSG(llabs(err) <= (long long)q.PredictedAccuracyInMicroSeconds * 1000, "first query error %lld ns", err);
+    CHECK_MSG(q.PredictedAccuracyInMicroSeconds <= 20, "first query bound %u µs",
+              (unsigned)q.PredictedAccuracyInMicroSeconds);
+    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION st = {s.TimeTrackingHandle};
+    CHECK(WinUsb_StopTrackingForTimeSync(ih, &st));
+    CHECK(WinUsb_Free(ih));
+    CHECK(usbts_close(d));
+}
+
+int main(void)
+{
+    run("sim:clock=virtual,seed=1");
+    run("sim:clock=virtual,seed=2,drift_ppm=500,preempt_prob=0.01");
+    run("sim:clock=virtual,seed=3,drift_ppm=-500,preempt_prob=0.01");
+    run("sim:clock=virtual,seed=4,drift_ppm=123.4,latch=0.9");
+    first_query_real_clock();
+    return test_finish();
+}

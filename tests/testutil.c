@@ -1,0 +1,26 @@
+#include "testutil.h"
+
+#include <stdarg.h>
+
+int test_passed, test_failed;
+
+void test_report(int ok, const char *file, int line, const char *fmt, ...)
+{
+    if (ok) {
+        test_passed++;
+        return;
+    }
+    test_failed++;
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int test_finish(void)
+{
+    printf("%d passed, %d failed\n", test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
