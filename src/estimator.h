@@ -51,51 +51,64 @@ struct usbts_est_stats {
 };
 
 #define USBTS_EST_MAX_WINDOW 512
+#define USBTS_EST_NWIN 8 /* candidate fit windows: 4, 8, ..., 512 captures */
 
 struct usbts_est_capture {
-    int64_t mf;        /* extended microframe count of the boundary */
-    int64_t t_ns;      /* estimated host time of the boundary */
-    int32_t half_ns;   /* half-width of the interval it lies in */
-    int32_t reserved;
+    int64_t mf;      /* extended microframe count of the boundary */
+    int64_t t_ns;    /* estimated host time of the boundary */
+    int32_t sd_ns;   /* standard deviation of t_ns */
+    uint32_t mfindex; /* the raw counter after the boundary */
 };
 
-/* Everything by value so a tracker can embed it; treat as opaque outside
- * estimator.c. */
+/* A weighted straight-line fit t = a + b * (mf - ref_mf), a relative to ref_t. */
+struct usbts_est_fit {
+    int32_t n;
+    int64_t ref_mf;  /* the newest capture's count ... */
+    int64_t ref_t;   /* ... and time: the fit is relative to them */
+    double a, b;     /* ns, ns per microframe */
+    double var_a;    /* variance of the fitted time at ref_mf, ns^2 */
+    double var_b;    /* variance of b */
+    double cov_ab;
+};
+
+/* Everything by value so a tracker can embed it: no pointers, no heap.
+ * Treat as opaque outside estimator.c. */
 struct usbts_est {
-    /* epoch: increments on each discontinuity; 0 before any data */
-    uint32_t epoch;
-    uint32_t flags;
-    /* extension state */
-    bool have_anchor;
-    int64_t last_mf;       /* extended count of the latest accepted read */
-    int64_t last_read_ns;  /* its latch estimate */
-    /* current burst */
+    uint32_t epoch;          /* 0 before any data; +1 per discontinuity */
+    bool stopped;            /* the counter is not advancing */
+    bool have_anchor;        /* the extension knows one (mf, time) pair */
+    int64_t anchor_mf;       /* extended count of the latest accepted read */
+    double anchor_ns;        /* its latch estimate */
+    int64_t frozen_mf;       /* while stopped */
+    double frozen_start_ns;  /* fitted start of the frozen microframe */
+    /* the current burst */
     bool in_burst;
     int32_t burst_reads;
-    bool burst_captured;
-    struct usbts_read prev;
-    bool have_prev;
-    /* captures, a ring */
+    bool burst_captured, burst_missed, burst_changed;
+    struct usbts_read first, prev;
+    /* the last plan */
+    int64_t plan_start_ns, plan_target_ns;
+    uint32_t plan_target_low; /* MFINDEX of the microframe the burst aims to see begin */
+    bool long_probe;         /* the expected boundary did not come: look longer */
+    double lead_ns;          /* how early bursts start before a boundary */
+    /* captures of this epoch, a ring, newest at cap_head-1 */
     struct usbts_est_capture cap[USBTS_EST_MAX_WINDOW];
     int32_t cap_head, cap_count;
-    /* pending inconsistent captures (a possible discontinuity) */
-    struct usbts_est_capture pending[4];
+    int64_t last_capture_ns;
+    int64_t epoch_start_ns;
+    /* captures no count explains: a possible discontinuity */
+    struct usbts_est_capture pending[2];
     int32_t pending_count;
-    /* bracket-width statistics */
-    int64_t bracket_ns;
-    /* fit */
+    /* statistics the bound is made of */
+    double bracket_ns;       /* low quantile of read brackets */
+    double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
+    int32_t pred_n[USBTS_EST_NWIN];
+    double noise_ewma;       /* mean capture variance, ns^2 */
+    int32_t win;             /* chosen window index */
+    struct usbts_est_fit fit; /* of the chosen window */
+    double last_period_ns;   /* kept across epochs for a stopped counter's model */
     bool have_fit;
-    double fit_period_ns;  /* ns per microframe */
-    double fit_t0_ns;      /* fitted host time of microframe fit_mf0 */
-    int64_t fit_mf0;
-    double fit_sigma_ns;   /* residual scale */
-    double fit_period_sd;  /* standard deviation of the period estimate */
-    double pred_err_ns;    /* tracked prediction-error scale */
-    int32_t fit_n;
-    struct usbts_model model;
-    bool model_valid;
     struct usbts_est_stats stats;
-    uint8_t scratch[64];   /* room for implementation-private state */
 };
 
 void usbts_est_init(struct usbts_est *e);
@@ -103,7 +116,9 @@ void usbts_est_init(struct usbts_est *e);
 /* Forget the fit and the counter extension; the next data starts a new epoch. */
 void usbts_est_reset(struct usbts_est *e);
 
-void usbts_est_plan(const struct usbts_est *e, int64_t now_ns, struct usbts_est_plan *plan);
+/* Not const: the estimator remembers what it planned, to learn how late
+ * bursts start and whether the expected boundary came. */
+void usbts_est_plan(struct usbts_est *e, int64_t now_ns, struct usbts_est_plan *plan);
 
 void usbts_est_burst_begin(struct usbts_est *e);
 /* Returns true when the burst has what it needs and reading may stop. */

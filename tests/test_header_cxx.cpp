@@ -1,6 +1,7 @@
 // test_header_cxx.cpp — the public headers compile as C++ and Windows-style
 // brace initialisation works, as in code ported from Windows.
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 

@@ -1,0 +1,17 @@
+# The accuracy scenarios: a small library shared by bench/accuracy (tables)
+# and the scenario ctest (assertions on SPEC §6's targets, in virtual time).
+add_library(usbts_scenario STATIC ${CMAKE_SOURCE_DIR}/bench/scenario.c)
+target_include_directories(usbts_scenario PUBLIC ${CMAKE_SOURCE_DIR}/bench)
+target_link_libraries(usbts_scenario PUBLIC usbtimesync_static m)
+
+add_executable(bench_accuracy ${CMAKE_SOURCE_DIR}/bench/accuracy.c)
+set_target_properties(bench_accuracy PROPERTIES OUTPUT_NAME accuracy RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+target_link_libraries(bench_accuracy PRIVATE usbts_scenario)
+add_test(NAME bench_accuracy COMMAND bench_accuracy 3)
+set_tests_properties(bench_accuracy PROPERTIES LABELS bench TIMEOUT 600)
+
+add_executable(test_scenarios ${CMAKE_SOURCE_DIR}/tests/scenarios/test_scenarios.c ${CMAKE_SOURCE_DIR}/tests/testutil.c)
+target_include_directories(test_scenarios PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(test_scenarios PRIVATE usbts_scenario)
+add_test(NAME test_scenarios COMMAND test_scenarios)
+set_tests_properties(test_scenarios PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)

@@ -1,0 +1,64 @@
+/*
+ * test_scenarios.c — SPEC §6's accuracy, honesty, wrap and recovery targets,
+ * asserted in virtual time (deterministic) on the scenarios of bench/accuracy
+ * for several seeds each.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+#include "testutil.h"
+
+#define SEEDS 3
+
+static bool is(const struct scenario *sc, const char *name)
+{
+    return strcmp(sc->name, name) == 0;
+}
+
+int main(void)
+{
+    for (int i = 0; i < usbts_nscenarios; i++) {
+        const struct scenario *sc = &usbts_scenarios[i];
+        for (int s = 1; s <= SEEDS; s++) {
+            struct scenario_result r;
+            bool ok = scenario_run(sc, (uint64_t)s, &r);
+            CHECK_MSG(ok, "%s seed %d: %s", sc->name, s, r.failure);
+            if (!ok)
+                continue;
+            printf("%-14s seed %d: p99 %6.0f ns, outside %.2f%%, bound %5.0f ns, read/ours %5.0fx, wrap/ours %4.0fx, "
+                   "newgen %.1f ms, recovered p99 %.0f ns, frames %lld\n",
+                   sc->name, s, r.p99_ns, 100 * r.outside_share, r.bound_med_ns, r.base_read_p99_ns / r.p99_ns,
+                   r.base_wrap_p99_ns / r.p99_ns, r.new_generation_ms, r.recovered_p99_ns, r.frame_jump_error);
+            /* Honesty, everywhere: >= 99% within the bound, bound not padded. */
+            CHECK_MSG(r.outside_share <= 0.01, "%s seed %d: %.2f%% outside the bound", sc->name, s,
+                      100 * r.outside_share);
+            CHECK_MSG(r.bound_med_ns <= 4 * r.p99_ns + 1000, "%s seed %d: bound %.0f ns > 4 x p99 %.0f ns + 1 us",
+                      sc->name, s, r.bound_med_ns, r.p99_ns);
+            /* Accuracy: read_ns=500, drift within ±500 ppm, 1% preemptions. */
+            if (is(sc, "nominal") || is(sc, "drift-500ppm") || is(sc, "drift+500ppm") || is(sc, "preempt-1%")) {
+                CHECK_MSG(r.p99_ns <= 1000, "%s seed %d: p99 %.0f ns > 1 us", sc->name, s, r.p99_ns);
+                CHECK_MSG(r.base_read_p99_ns >= 50 * r.p99_ns, "%s seed %d: only %.1fx better than a read per query",
+                          sc->name, s, r.base_read_p99_ns / r.p99_ns);
+                CHECK_MSG(r.base_wrap_p99_ns >= 10 * r.p99_ns, "%s seed %d: only %.1fx better than wrap sampling",
+                          sc->name, s, r.base_wrap_p99_ns / r.p99_ns);
+            }
+            /* Wrap safety: five wraps without the sampler, frames still right,
+             * and no generation change for a mere stall. */
+            if (is(sc, "stall-10s")) {
+                CHECK_MSG(llabs(r.frame_jump_error) <= 1, "%s seed %d: frame number off by %lld after the stall",
+                          sc->name, s, r.frame_jump_error);
+                CHECK_MSG(r.new_generation_ms < 0, "%s seed %d: a stall started a new generation", sc->name, s);
+            }
+            /* Recovery: a new generation within 50 ms, accuracy back within 2 s. */
+            if (is(sc, "reset") || is(sc, "halt-100ms")) {
+                CHECK_MSG(r.new_generation_ms >= 0 && r.new_generation_ms <= 50, "%s seed %d: new generation after %.1f ms",
+                          sc->name, s, r.new_generation_ms);
+                CHECK_MSG(r.recovered_p99_ns <= 1000, "%s seed %d: p99 %.0f ns 2 s after the event", sc->name, s,
+                          r.recovered_p99_ns);
+            }
+        }
+    }
+    return test_finish();
+}
