@@ -81,9 +81,10 @@ static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_mode
     };
     uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed);
     atomic_store_explicit(&pub->seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    /* Release stores: a reader that sees any new word also sees the odd
+     * sequence number, and so retries. */
     for (int i = 0; i < USBTS_MODEL_WORDS; i++)
-        atomic_store_explicit(&pub->model[i], w[i], memory_order_relaxed);
+        atomic_store_explicit(&pub->model[i], w[i], memory_order_release);
     atomic_store_explicit(&pub->seq, s + 2, memory_order_release);
 }
 
