@@ -415,26 +415,37 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
         int64_t when = e->cap_count > 0 ? e->last_capture_ns + (fast ? FAST_CADENCE_NS : CADENCE_NS) : now;
         if (when < now)
             when = now;
-        double m, unc;
-        if (!predict(e, (double)when, &m, &unc) || unc * NOMINAL_NS > 50000) {
+        /* Aim at the first boundary after `when`, starting early by the
+         * model's uncertainty there plus the learnt wake-up lead. */
+        double m, unc, t_b = 0, u = INFINITY;
+        int64_t target = 0;
+        if (predict(e, (double)when, &m, &unc)) {
+            target = (int64_t)floor(m) + 1;
+            if (e->have_fit) {
+                t_b = fit_time(&e->fit, target);
+                u = fit_bound(e, target);
+            } else if (e->cap_count > 0) {
+                const struct usbts_est_capture *c = cap_at(e, 0);
+                t_b = (double)c->t_ns + (double)(target - c->mf) * NOMINAL_NS;
+                u = K * c->sd_ns + latch_term(e) + fabs(t_b - (double)c->t_ns) * PRIOR_RATE;
+            }
+        }
+        if (u > 50000) {
             /* too uncertain to aim: search */
             p->start_ns = when;
             p->deadline_ns = when + PROBE_NS;
         } else {
-            int64_t target = (int64_t)floor(m) + 1;
-            double t_b, u;
-            if (e->have_fit) {
-                t_b = fit_time(&e->fit, target);
-                u = fit_bound(e, target);
-            } else {
-                t_b = e->anchor_ns + (double)(target - e->anchor_mf) * NOMINAL_NS;
-                u = unc * NOMINAL_NS;
-            }
             double lead = u + e->lead_ns + 2 * e->bracket_ns;
             if (t_b - lead < (double)now) { /* too close to catch: aim at the next one */
                 target++;
                 t_b += e->have_fit ? e->fit.b : NOMINAL_NS;
             }
+            /* Dither the start over one read spacing: a burst aimed at the
+             * predicted boundary would otherwise lock the read grid's phase to
+             * the boundary, and the midpoint estimate would stop being
+             * unbiased.  A fixed sequence keeps the estimator deterministic. */
+            double dither = (double)((e->stats.bursts * 0x9E3779B97F4A7C15ull) >> 40) / (double)(1 << 24);
+            lead += dither * (e->bracket_ns + 50);
             p->start_ns = (int64_t)(t_b - lead);
             if (p->start_ns < now)
                 p->start_ns = now;

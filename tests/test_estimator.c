@@ -1,0 +1,380 @@
+/*
+ * test_estimator.c — the pure estimator on synthetic read streams.
+ *
+ * A small generator (independent of the simulator) makes the truth: microframe
+ * k starts at t(k), with a drift, an optional rate step, counter resets and
+ * halts.  Reads are brackets [b, b + w] latched at b + f·w.  The driver plays
+ * the tracker on a virtual clock: plan, jump to the start, read back to back
+ * until the estimator is satisfied, publish.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "estimator.h"
+#include "testutil.h"
+
+struct gen {
+    double t0;          /* host time of microframe 0 of the current counter */
+    double period;      /* ns per microframe */
+    double step_at;     /* a rate change at this host time (0: none) */
+    double step_period;
+    double halt_from, halt_to; /* counter frozen in between */
+    double w;           /* bracket width */
+    double latch;       /* latch position 0..1 */
+    double preempt_until; /* every read preempted until then */
+    double now;
+    uint64_t rng;
+};
+
+static double urand(struct gen *g)
+{
+    g->rng ^= g->rng << 13;
+    g->rng ^= g->rng >> 7;
+    g->rng ^= g->rng << 17;
+    return (double)(g->rng >> 11) / 9007199254740992.0;
+}
+
+/* The true (real-valued) count at host time t. */
+static double count_at(const struct gen *g, double t)
+{
+    if (g->halt_to > 0 && t >= g->halt_from) {
+        if (t < g->halt_to)
+            t = g->halt_from;
+        else
+            t -= g->halt_to - g->halt_from;
+    }
+    if (g->step_at > 0 && t > g->step_at)
+        return (g->step_at - g->t0) / g->period + (t - g->step_at) / g->step_period;
+    return (t - g->t0) / g->period;
+}
+
+/* The true start time of microframe k (no halt in these queries). */
+static double time_of(const struct gen *g, double k)
+{
+    double k_step = g->step_at > 0 ? (g->step_at - g->t0) / g->period : INFINITY;
+    if (k <= k_step)
+        return g->t0 + k * g->period;
+    return g->step_at + (k - k_step) * g->step_period;
+}
+
+static struct usbts_read gen_read(struct gen *g)
+{
+    struct usbts_read r;
+    double w = g->w * (0.9 + 0.2 * urand(g));
+    if (g->now < g->preempt_until)
+        w += 300000;
+    double latch = g->now + w * fmin(1, fmax(0, g->latch + 0.1 * (urand(g) - 0.5)));
+    r.before_ns = (int64_t)g->now;
+    r.after_ns = (int64_t)(g->now + w);
+    r.mfindex = (uint32_t)((int64_t)floor(count_at(g, latch)) & 0x3FFF);
+    g->now += w + 30; /* back to back, with the clock reads between */
+    return r;
+}
+
+/* Runs the tracker loop until host time `until`. */
+static int max_burst_reads;
+static void run(struct usbts_est *e, struct gen *g, double until)
+{
+    while (g->now < until) {
+        struct usbts_est_plan p;
+        usbts_est_plan(e, (int64_t)g->now, &p);
+        if ((double)p.start_ns > until) {
+            g->now = until;
+            break;
+        }
+        if ((double)p.start_ns > g->now)
+            g->now = (double)p.start_ns;
+        usbts_est_burst_begin(e);
+        int n = 0;
+        for (; n < p.max_reads; n++) {
+            struct usbts_read r = gen_read(g);
+            if (usbts_est_feed(e, &r) || r.after_ns >= p.deadline_ns)
+                break;
+        }
+        usbts_est_burst_end(e);
+        if (n + 1 > max_burst_reads)
+            max_burst_reads = n + 1;
+    }
+}
+
+struct acc {
+    double worst, p99;
+    int outside, n;
+    int64_t offset;
+    uint32_t generation;
+    int miscounted;
+};
+
+/* Errors of the model's start time for the current microframe and a few
+ * nearby ones, at random instants over `span` ns of further tracking. */
+static struct acc measure(struct usbts_est *e, struct gen *g, double span)
+{
+    static double err[4000];
+    struct acc a;
+    memset(&a, 0, sizeof a);
+    double end = g->now + span;
+    while (g->now < end && a.n < 4000) {
+        run(e, g, g->now + 100000 + urand(g) * 2900000);
+        struct usbts_model m;
+        if (!usbts_est_model(e, &m))
+            continue;
+        int64_t mf = usbts_model_mf_at(&m, (int64_t)g->now) + (int64_t)(urand(g) * 1600) - 800;
+        double t = (double)usbts_model_start_ns(&m, mf);
+        /* The model's count and the true one differ by a constant within an
+         * epoch: pair each value with the true microframe starting nearest,
+         * and check that the pairing never shifts (a miscount would). */
+        double truth_k = round(count_at(g, t));
+        int64_t offset = mf - (int64_t)truth_k;
+        if (a.n == 0 || m.generation != a.generation) {
+            a.offset = offset;
+            a.generation = m.generation;
+        }
+        a.miscounted += offset != a.offset;
+        double t_true = time_of(g, truth_k);
+        double ae = fabs(t - t_true);
+        a.outside += ae > (double)usbts_model_bound_ns(&m, (int64_t)t);
+        err[a.n++] = ae;
+        if (ae > a.worst)
+            a.worst = ae;
+    }
+    /* p99 by partial selection */
+    for (int i = 0; i < a.n; i++)
+        for (int j = i + 1; j < a.n; j++)
+            if (err[j] < err[i]) {
+                double x = err[i];
+                err[i] = err[j];
+                err[j] = x;
+            }
+    a.p99 = a.n ? err[(a.n * 99) / 100] : 0;
+    return a;
+}
+
+static void gen_init(struct gen *g, double drift_ppm, double w, double latch, uint64_t seed)
+{
+    memset(g, 0, sizeof *g);
+    g->period = 125000.0 / (1 + drift_ppm * 1e-6);
+    g->t0 = 1e9 - 5000.37 * g->period; /* counter already running, any phase */
+    g->w = w;
+    g->latch = latch;
+    g->now = 1e9;
+    g->rng = seed * 2654435761u + 1;
+}
+
+static void test_accuracy(double drift, double latch)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, drift, 500, latch, 11);
+    run(&e, &g, g.now + 2e9);
+    struct acc a = measure(&e, &g, 3e9);
+    printf("drift %+5.0f ppm latch %.1f: p99 %4.0f ns, worst %4.0f ns, outside %d/%d\n", drift, latch, a.p99, a.worst,
+           a.outside, a.n);
+    CHECK_MSG(a.p99 <= 1000, "p99 %.0f ns", a.p99);
+    CHECK_MSG(a.outside * 100 <= a.n, "%d of %d outside the bound", a.outside, a.n);
+    CHECK_EQ(a.miscounted, 0);
+    struct usbts_est_stats st;
+    usbts_est_get_stats(&e, &st);
+    CHECK_MSG(fabs(st.rate_ppm - drift) < 1, "fitted rate %.3f ppm, true %.0f", st.rate_ppm, drift);
+    CHECK_EQ(st.discontinuities, 0);
+}
+
+static void test_gap_of_five_wraps(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 300, 500, 0.5, 12);
+    run(&e, &g, g.now + 2e9);
+    uint32_t epoch = e.epoch;
+    struct usbts_model m0;
+    CHECK(usbts_est_model(&e, &m0));
+    int64_t probe = usbts_model_start_ns(&m0, usbts_model_mf_at(&m0, (int64_t)g.now)) + 62500; /* mid-microframe */
+    int64_t offset_before = usbts_model_mf_at(&m0, probe) - (int64_t)floor(count_at(&g, (double)probe));
+    g.now += 10.3e9; /* the sampler did not run: five wraps and more */
+    run(&e, &g, g.now + 0.1e9);
+    struct usbts_model m;
+    CHECK(usbts_est_model(&e, &m));
+    CHECK_EQ(m.generation, epoch);
+    int64_t mid_now = usbts_model_start_ns(&m, usbts_model_mf_at(&m, (int64_t)g.now)) + 62500;
+    int64_t mf_model = usbts_model_mf_at(&m, mid_now);
+    int64_t mf_true = (int64_t)floor(count_at(&g, (double)mid_now));
+    /* the fitted count must have kept its origin: same offset as before the gap */
+    struct acc a = measure(&e, &g, 0.5e9);
+    CHECK_MSG(a.p99 <= 1000 && a.outside * 100 <= a.n, "after the gap: p99 %.0f ns, %d outside", a.p99, a.outside);
+    CHECK_EQ(a.miscounted, 0);
+    /* the count kept its origin through the gap: the model's count minus the
+     * true one is what it was before */
+    CHECK_EQ(mf_model - mf_true, offset_before);
+}
+
+static void test_wild_sample(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, -200, 500, 0.5, 13);
+    run(&e, &g, g.now + 2e9);
+    uint32_t epoch = e.epoch;
+    /* a fake boundary: two reads whose counter steps by one, 40 µs off the truth */
+    usbts_est_burst_begin(&e);
+    uint32_t c = (uint32_t)((int64_t)floor(count_at(&g, g.now - 40000)) & 0x3FFF);
+    struct usbts_read a = {(int64_t)g.now, (int64_t)g.now + 500, c};
+    struct usbts_read b = {(int64_t)g.now + 530, (int64_t)g.now + 1030, (c + 1) & 0x3FFF};
+    usbts_est_feed(&e, &a);
+    usbts_est_feed(&e, &b);
+    usbts_est_burst_end(&e);
+    g.now += 1100;
+    struct acc r = measure(&e, &g, 1e9);
+    CHECK_EQ(e.epoch, epoch);
+    CHECK_MSG(r.p99 <= 1000 && r.outside * 100 <= r.n, "after a wild sample: p99 %.0f ns, %d outside", r.p99,
+              r.outside);
+}
+
+static void test_all_preempted(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 100, 500, 0.5, 14);
+    run(&e, &g, g.now + 2e9);
+    uint32_t epoch = e.epoch;
+    struct usbts_est_stats before, after;
+    usbts_est_get_stats(&e, &before);
+    g.preempt_until = g.now + 1e9;
+    run(&e, &g, g.now + 1e9);
+    usbts_est_get_stats(&e, &after);
+    CHECK_MSG(after.captures == before.captures, "%llu captures from preempted reads",
+              (unsigned long long)(after.captures - before.captures));
+    CHECK_EQ(e.epoch, epoch);
+    struct acc a = measure(&e, &g, 1e9);
+    CHECK_MSG(a.p99 <= 1000 && a.outside * 100 <= a.n, "after preemption: p99 %.0f ns, %d outside", a.p99, a.outside);
+}
+
+static void test_counter_jump(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 0, 500, 0.5, 15);
+    run(&e, &g, g.now + 2e9);
+    uint32_t epoch = e.epoch;
+    double jump = g.now;
+    g.t0 = g.now - 0.37 * g.period; /* reset: MFINDEX restarts near 0 at another phase */
+    double seen = -1;
+    while (g.now < jump + 0.2e9) {
+        run(&e, &g, g.now + 1e6);
+        if (e.epoch != epoch && seen < 0)
+            seen = g.now - jump;
+    }
+    printf("counter jump: new epoch after %.1f ms\n", seen / 1e6);
+    CHECK_MSG(seen >= 0 && seen <= 50e6, "new epoch after %.1f ms", seen / 1e6);
+    run(&e, &g, jump + 2e9);
+    struct acc a = measure(&e, &g, 1e9);
+    CHECK_MSG(a.p99 <= 1000 && a.outside * 100 <= a.n, "2 s after the jump: p99 %.0f ns, %d outside", a.p99, a.outside);
+}
+
+static void test_halt(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 0, 500, 0.5, 16);
+    run(&e, &g, g.now + 2e9);
+    uint32_t epoch = e.epoch;
+    g.halt_from = g.now;
+    g.halt_to = g.now + 100e6;
+    bool saw_stopped = false;
+    while (g.now < g.halt_to - 10e6) {
+        run(&e, &g, g.now + 1e6);
+        struct usbts_model m;
+        if (usbts_est_model(&e, &m) && (m.flags & USBTS_MODEL_STOPPED))
+            saw_stopped = true;
+    }
+    CHECK(saw_stopped);
+    CHECK(e.epoch > epoch);
+    uint32_t halted_epoch = e.epoch;
+    run(&e, &g, g.halt_to + 50e6);
+    CHECK(e.epoch > halted_epoch);
+    struct usbts_model m;
+    CHECK(usbts_est_model(&e, &m) && !(m.flags & USBTS_MODEL_STOPPED));
+}
+
+static void test_rate_step(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 0, 500, 0.5, 17);
+    run(&e, &g, g.now + 2e9);
+    g.step_at = g.now;
+    g.step_period = g.period / (1 + 200e-6);
+    run(&e, &g, g.now + 2e9);
+    struct acc a = measure(&e, &g, 2e9);
+    printf("2 s after a 200 ppm rate step: p99 %.0f ns, outside %d/%d\n", a.p99, a.outside, a.n);
+    CHECK_MSG(a.p99 <= 1000 && a.outside * 100 <= a.n, "p99 %.0f ns, %d outside", a.p99, a.outside);
+    CHECK_EQ(e.stats.discontinuities, 0); /* a rate change is not a discontinuity */
+}
+
+static void test_cheap_bursts_and_determinism(void)
+{
+    struct usbts_est e1, e2;
+    struct gen g1, g2;
+    usbts_est_init(&e1);
+    usbts_est_init(&e2);
+    gen_init(&g1, 50, 500, 0.5, 18);
+    gen_init(&g2, 50, 500, 0.5, 18);
+    run(&e1, &g1, g1.now + 2e9);
+    max_burst_reads = 0;
+    run(&e1, &g1, g1.now + 2e9);
+    printf("steady state: at most %d reads per burst\n", max_burst_reads);
+    CHECK_MSG(max_burst_reads <= 16, "%d reads in one burst", max_burst_reads);
+    run(&e2, &g2, g2.now + 4e9);
+    struct usbts_model m1, m2;
+    CHECK(usbts_est_model(&e1, &m1) && usbts_est_model(&e2, &m2));
+    CHECK(memcmp(&m1, &m2, sizeof m1) == 0);
+    /* ~100 captures a second: dense enough to follow, sparse enough to be cheap */
+    CHECK_MSG(e1.stats.captures > 300 && e1.stats.captures < 600, "%llu captures in 4 s",
+              (unsigned long long)e1.stats.captures);
+}
+
+static void test_single_reads_only(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 0, 500, 0.5, 19);
+    usbts_est_burst_begin(&e);
+    struct usbts_read r = gen_read(&g);
+    usbts_est_feed(&e, &r);
+    usbts_est_burst_end(&e);
+    struct usbts_model m;
+    CHECK(usbts_est_model(&e, &m));
+    CHECK(!(m.flags & USBTS_MODEL_CAPTURED));
+    /* honest: covers the whole microframe the read could be in */
+    int64_t mf = usbts_model_mf_at(&m, r.after_ns);
+    double t_true = time_of(&g, floor(count_at(&g, (double)r.after_ns)));
+    CHECK(fabs((double)usbts_model_start_ns(&m, mf) - t_true) <= (double)usbts_model_bound_ns(&m, r.after_ns));
+    CHECK(m.bound0_ns >= 62500);
+    int64_t ext;
+    CHECK(usbts_est_extend(&e, &r, &ext) && (ext & 0x3FFF) == r.mfindex);
+}
+
+int main(void)
+{
+    test_accuracy(0, 0.5);
+    test_accuracy(-500, 0.5);
+    test_accuracy(500, 0.5);
+    test_accuracy(1000, 0.0);
+    test_accuracy(-1000, 1.0);
+    test_gap_of_five_wraps();
+    test_wild_sample();
+    test_all_preempted();
+    test_counter_jump();
+    test_halt();
+    test_rate_step();
+    test_cheap_bursts_and_determinism();
+    test_single_reads_only();
+    return test_finish();
+}
