@@ -32,7 +32,7 @@
 #define WRAP 16384
 #define MASK 0x3FFFu
 #define PRIOR_RATE 1.1e-3          /* a priori rate uncertainty: ±1000 ppm and margin */
-#define CADENCE_NS 10000000        /* steady state: a capture every 10 ms */
+#define CADENCE_NS 20000000        /* steady state: a capture every 20 ms */
 #define FAST_CADENCE_NS 2000000    /* converging, or confirming a suspect capture */
 #define FAST_CAPTURES 25
 #define STOP_NS 312500.0           /* 2.5 microframes without a change: halted */
