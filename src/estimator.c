@@ -513,9 +513,12 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
     }
 
     uint32_t d = (r->mfindex - e->prev.mfindex) & MASK;
-    if (d == 1 && !pre && !preempted(e, width(&e->prev))) {
+    double gap = mid(r) - mid(&e->prev);
+    /* Reads must be back to back: a thread descheduled between them leaves a
+     * wide gap, an honest but poor capture; a clean one is a microframe away. */
+    bool clean = !pre && !preempted(e, width(&e->prev)) && gap <= 4.0 * e->bracket_ns + 2000.0;
+    if (d == 1 && clean) {
         double t0 = mid(&e->prev), t1 = mid(r);
-        double gap = t1 - t0;
         /* uniform between the two latch instants, plus latch jitter */
         double sd = sqrt(gap * gap / 12.0 + 0.01 * (w * w + width(&e->prev) * width(&e->prev)));
         add_capture(e, 0.5 * (t0 + t1), sd, r->mfindex);
