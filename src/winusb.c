@@ -27,9 +27,12 @@ static inline int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-/* The QPC tick nearest a host-clock instant. */
+/* The QPC tick nearest a host-clock instant.  Host times are positive in
+ * practice, where an unsigned division by a constant is a multiply-shift. */
 static inline LONGLONG ns_to_qpc(int64_t ns)
 {
+    if (ns >= -QPC_TICK_NS / 2)
+        return (LONGLONG)((uint64_t)(ns + QPC_TICK_NS / 2) / QPC_TICK_NS);
     return floor_div(ns + QPC_TICK_NS / 2, QPC_TICK_NS);
 }
 
@@ -242,11 +245,6 @@ static inline int64_t nearest_mf(int64_t mf_now, ULONG frame, ULONG microframe)
     return (mf_now & ~(int64_t)7) + (int64_t)dframes * 8 + (int64_t)microframe;
 }
 
-static inline int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
 BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
                                         PUSB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION info)
 {
@@ -265,15 +263,20 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
 
     int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
     int64_t t_cur = usbts_model_start_ns(&q.m, mf_now);
-    int64_t bound = usbts_model_bound_ns(&q.m, t_cur);
+    /* The bound grows with distance from the model's reference, so the value
+     * farther from it has the larger one: evaluate it once, there. */
+    int64_t t_far = t_cur;
     LONGLONG qpc_in = 0;
     if (in_frame != 0 || in_uf != 0) {
         int64_t t_in = usbts_model_start_ns(&q.m, nearest_mf(mf_now, in_frame, in_uf));
-        bound = max64(bound, usbts_model_bound_ns(&q.m, t_in));
+        if ((t_in > q.m.ref_ns ? t_in - q.m.ref_ns : q.m.ref_ns - t_in) >
+            (t_cur > q.m.ref_ns ? t_cur - q.m.ref_ns : q.m.ref_ns - t_cur))
+            t_far = t_in;
         qpc_in = ns_to_qpc(t_in);
     }
+    int64_t bound = usbts_model_bound_ns(&q.m, t_far);
     /* Rounding to a 100 ns tick adds up to 50 ns; report whole µs, at least 1. */
-    int64_t acc_us = (bound + QPC_TICK_NS / 2 + 999) / 1000;
+    int64_t acc_us = (int64_t)(((uint64_t)bound + QPC_TICK_NS / 2 + 999) / 1000);
     if (acc_us < 1)
         acc_us = 1;
     if (acc_us > 0xFFFFFFFFll)
