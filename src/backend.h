@@ -46,4 +46,30 @@ DWORD usbts_backend_speed(const struct usbts_realdev *d, uint8_t *speed);
 DWORD usbts_backend_source_open(const struct usbts_realdev *d, struct usbts_hostclock *clock,
                                 struct usbts_source **out, char *msg, size_t msglen);
 
+/* ---- listing, for `usbtimesync list` ---- */
+
+struct usbts_controller_info {
+    char pci[64];       /* PCI address */
+    char driver[32];    /* e.g. xhci_hcd, ehci-pci */
+    int bus;            /* USB bus number of its root hub */
+    bool mmio_ok, debugfs_ok;
+    char why[160];      /* why a source is not usable here, or "" */
+};
+
+struct usbts_usbdev_info {
+    int bus, dev;
+    uint16_t vid, pid;
+    char speed[16];     /* as sysfs says: 1.5, 12, 480, 5000, ... */
+    char product[64];
+    char controller[64];
+};
+
+/* Fills up to max_ctl controllers and max_dev devices; returns 0, or -1 when
+ * sysfs cannot be read at all.  No USB hardware: 0 with both counts 0. */
+int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl, struct usbts_usbdev_info *dev,
+                       int max_dev, int *ndev);
+
+/* Tests point every sysfs/debugfs/dev path at a fixture tree ("" = the real root). */
+void usbts_backend_set_root(const char *root);
+
 #endif

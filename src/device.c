@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "devspec.h"
+#include "failpoint.h"
 #include "lasterror.h"
 #include "registry.h"
 #include "sim.h"
@@ -163,7 +164,7 @@ HANDLE usbts_open(const char *spec)
         usbts_fail_msg(err, msg);
         return INVALID_HANDLE_VALUE;
     }
-    struct usbts_device *d = calloc(1, sizeof *d);
+    struct usbts_device *d = usbts_failpoint() ? NULL : calloc(1, sizeof *d);
     if (!d) {
         usbts_fail(ERROR_NOT_ENOUGH_MEMORY, "out of memory opening '%.64s'", spec);
         return INVALID_HANDLE_VALUE;

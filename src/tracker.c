@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "failpoint.h"
 #include "lasterror.h"
 
 #define WATCH_MAX 32
@@ -202,12 +203,12 @@ static void *sampler_main(void *arg)
 
 static DWORD start_thread(uint32_t idx, struct tracker *t)
 {
-    struct sampler_arg *a = malloc(sizeof *a);
+    struct sampler_arg *a = usbts_failpoint() ? NULL : malloc(sizeof *a);
     if (!a)
         return ERROR_NOT_ENOUGH_MEMORY;
     a->idx = idx;
     t->stop = false;
-    if (pthread_create(&t->thread, NULL, sampler_main, a) != 0) {
+    if (usbts_failpoint() || pthread_create(&t->thread, NULL, sampler_main, a) != 0) {
         free(a);
         return ERROR_NOT_ENOUGH_MEMORY;
     }
@@ -249,7 +250,7 @@ DWORD usbts_tracker_get(const char *key, bool virtual_clock, uint32_t *idx)
     }
     if (i == USBTS_MAX_TRACKERS)
         return ERROR_NOT_ENOUGH_MEMORY;
-    struct tracker *t = calloc(1, sizeof *t);
+    struct tracker *t = usbts_failpoint() ? NULL : calloc(1, sizeof *t);
     if (!t)
         return ERROR_NOT_ENOUGH_MEMORY;
     pthread_condattr_t ca;
@@ -308,7 +309,7 @@ DWORD usbts_tracker_set_factory(uint32_t idx, usbts_source_factory f, const void
     struct tracker *t = T(idx);
     if (t->factory) /* a shared controller: the first device set it */
         return ERROR_SUCCESS;
-    void *copy = malloc(ctx_size ? ctx_size : 1);
+    void *copy = usbts_failpoint() ? NULL : malloc(ctx_size ? ctx_size : 1);
     if (!copy)
         return ERROR_NOT_ENOUGH_MEMORY;
     memcpy(copy, ctx, ctx_size);

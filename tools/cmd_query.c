@@ -1,0 +1,106 @@
+/*
+ * usbtimesync query — when did a given (micro)frame start?
+ */
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s query SPEC FRAME [MICROFRAME] [--json]\n"
+            "\n"
+            "Tracks the device's controller for a quarter second, then answers: the QPC (100 ns ticks)\n"
+            "and the CLOCK_MONOTONIC nanoseconds at which that microframe started, with the\n"
+            "error bound.  FRAME is a 32-bit USB frame number, read as the one nearest the\n"
+            "current frame, or 'now' for the current frame; MICROFRAME is 0..7 (default 0).\n",
+            cli_prog);
+}
+
+int cmd_query(int argc, char **argv)
+{
+    const char *pos[3];
+    int npos = 0;
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("query", usage, "unknown option '%s'", argv[i]);
+        } else if (npos == 3) {
+            return cli_usage_error("query", usage, "unexpected argument '%s'", argv[i]);
+        } else {
+            pos[npos++] = argv[i];
+        }
+    }
+    if (npos < 2)
+        return cli_usage_error("query", usage, "needs a SPEC and a FRAME");
+    unsigned long long frame = 0, uf = 0;
+    bool now = !strcmp(pos[1], "now");
+    if (!now && !cli_parse_ulong(pos[1], 0xFFFFFFFFull, &frame))
+        return cli_usage_error("query", usage, "FRAME '%s' is not a number from 0 to 4294967295, or 'now'", pos[1]);
+    if (npos == 3 && !cli_parse_ulong(pos[2], 7, &uf))
+        return cli_usage_error("query", usage, "MICROFRAME '%s' is not 0..7", pos[2]);
+
+    HANDLE dev = usbts_open(pos[0]);
+    if (dev == INVALID_HANDLE_VALUE)
+        return cli_library_error("query", pos[0]);
+    int rc = 0;
+    WINUSB_INTERFACE_HANDLE ih;
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
+    if (!WinUsb_Initialize(dev, &ih)) {
+        rc = cli_library_error("query", "WinUsb_Initialize");
+    } else {
+        if (!WinUsb_StartTrackingForTimeSync(ih, &s)) {
+            rc = cli_library_error("query", "WinUsb_StartTrackingForTimeSync");
+        } else {
+            /* A quarter second of tracking fits the rate, so frames far from
+             * now get a tight bound too. */
+            USBTS_DEVICE_INFO di;
+            usbts_get_device_info(dev, &di);
+            if (di.IsVirtualClock) {
+                usbts_sim_advance(dev, 250000000ull);
+            } else {
+                struct timespec ts = {0, 250000000};
+                nanosleep(&ts, NULL);
+            }
+            USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+            memset(&q, 0, sizeof q);
+            q.TimeTrackingHandle = s.TimeTrackingHandle;
+            USBTS_FRAME_TIME ft;
+            if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q)) {
+                rc = cli_library_error("query", "WinUsb_GetCurrentFrameNumberAndQpc");
+            } else {
+                if (now)
+                    frame = q.CurrentUSBFrameNumber;
+                q.InputFrameNumber = (ULONG)frame;
+                q.InputMicroFrameNumber = (ULONG)uf;
+                if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
+                    !usbts_frame_to_ns(ih, s.TimeTrackingHandle, (ULONG)frame, (ULONG)uf, &ft)) {
+                    rc = cli_library_error("query", "WinUsb_GetCurrentFrameNumberAndQpc");
+                } else if (json) {
+                    printf("{\"usb_frame\": %llu, \"microframe\": %llu, \"qpc\": %lld, \"start_ns\": %lld, "
+                           "\"bound_ns\": %lld, \"accuracy_us\": %u, \"generation\": %u, \"current_usb_frame\": %u}\n",
+                           frame, uf, (long long)q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart,
+                           (long long)ft.StartNs, (long long)ft.BoundNs, (unsigned)q.PredictedAccuracyInMicroSeconds,
+                           (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber);
+                } else {
+                    printf("frame %llu microframe %llu started at QPC %lld (CLOCK_MONOTONIC %lld ns) +/- %u us\n"
+                           "  bound %lld ns, generation %u, current frame %u\n",
+                           frame, uf, (long long)q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart,
+                           (long long)ft.StartNs, (unsigned)q.PredictedAccuracyInMicroSeconds, (long long)ft.BoundNs,
+                           (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber);
+                }
+            }
+            USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {s.TimeTrackingHandle};
+            WinUsb_StopTrackingForTimeSync(ih, &p);
+        }
+        WinUsb_Free(ih);
+    }
+    usbts_close(dev);
+    return rc;
+}
