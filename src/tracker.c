@@ -164,6 +164,8 @@ static void *sampler_main(void *arg)
     /* Wake-ups aimed microseconds before a boundary: the default 50 µs timer
      * slack would make every burst spin that much longer. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    /* Named, so that users (top -H) and tests can tell it from their own. */
+    pthread_setname_np(pthread_self(), "usbts-sampler");
 
     /* The kernel wakes us late by some tens of µs; asking that much early
      * leaves the estimator's lead to cover only the variation, and every µs

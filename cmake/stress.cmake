@@ -1,0 +1,14 @@
+# Racing threads with injected faults: under ThreadSanitizer too (make check-tsan).
+set_tests_properties(test_stress PROPERTIES LABELS "unit;concurrency")
+
+# valgrind memcheck over the conformance tests (plain build only: valgrind and
+# the sanitizers do not mix).
+if(NOT USBTS_SANITIZE)
+  find_program(VALGRIND valgrind)
+  if(VALGRIND)
+    add_test(NAME memcheck_conformance
+             COMMAND ${VALGRIND} --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
+                     --quiet $<TARGET_FILE:test_conformance>)
+    set_tests_properties(memcheck_conformance PROPERTIES LABELS "memcheck" TIMEOUT 600)
+  endif()
+endif()
