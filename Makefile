@@ -10,7 +10,7 @@ PREFIX      ?= /usr/local
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS  ?=
 
-.PHONY: all build build-asan build-tsan run check check-plain check-asan check-tsan install bench clean
+.PHONY: all build build-asan build-tsan run check check-plain check-asan check-tsan install bench fuzz clean
 
 all: build
 
@@ -53,5 +53,9 @@ install: build
 bench: build
 	cd $(BUILD) && ctest --output-on-failure -L bench -V
 
+# libFuzzer targets for a bounded time (clang and libclang-rt-14-dev needed).
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-35} .ci/stage-fuzz
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz
