@@ -19,6 +19,7 @@
 
 #define QPC_FREQUENCY 10000000 /* ticks per second: 100 ns each */
 #define QPC_TICK_NS 100
+#define NS_TO_FRAME_RANGE ((int64_t)1000000 << 31) /* 2^31 frames, in ns */
 
 /* floor(a / b) for b > 0 */
 static inline int64_t floor_div(int64_t a, int64_t b)
@@ -45,6 +46,27 @@ static const char not_connected[] =
     "the device is no longer connected (unplugged, deauthorized, or its controller unbound); open it again";
 
 /* ---- interfaces ------------------------------------------------------------ */
+
+/* Takes the registry lock and finds a live interface, and with `connected`
+ * also requires its device to be there.  On failure the lock is released and
+ * the last error set. */
+static bool lock_interface(WINUSB_INTERFACE_HANDLE ih, bool connected, uint32_t *ii, uint32_t *di)
+{
+    usbts_registry_lock();
+    if (!usbts_if_valid(ih, ii)) {
+        usbts_registry_unlock();
+        usbts_fail(ERROR_INVALID_HANDLE, bad_interface);
+        return false;
+    }
+    *di = atomic_load(&usbts_if_slots[*ii].dev_idx);
+    if (connected && !usbts_dev_connected_locked(*di)) {
+        usbts_registry_unlock();
+        usbts_fail(ERROR_DEVICE_NOT_CONNECTED, not_connected);
+        return false;
+    }
+    return true;
+}
+
 
 BOOL WinUsb_Initialize(HANDLE device, PWINUSB_INTERFACE_HANDLE out)
 {
@@ -78,12 +100,9 @@ BOOL WinUsb_Initialize(HANDLE device, PWINUSB_INTERFACE_HANDLE out)
 
 BOOL WinUsb_Free(WINUSB_INTERFACE_HANDLE ih)
 {
-    uint32_t ii;
-    usbts_registry_lock();
-    if (!usbts_if_valid(ih, &ii)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_INVALID_HANDLE, bad_interface);
-    }
+    uint32_t ii, di;
+    if (!lock_interface(ih, false, &ii, &di))
+        return FALSE;
     usbts_if_free_locked(ii);
     usbts_registry_unlock();
     return TRUE;
@@ -92,16 +111,9 @@ BOOL WinUsb_Free(WINUSB_INTERFACE_HANDLE ih)
 BOOL WinUsb_QueryDeviceInformation(WINUSB_INTERFACE_HANDLE ih, ULONG type, PULONG len, PVOID buffer)
 {
     uint32_t ii;
-    usbts_registry_lock();
-    if (!usbts_if_valid(ih, &ii)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_INVALID_HANDLE, bad_interface);
-    }
-    uint32_t di = atomic_load(&usbts_if_slots[ii].dev_idx);
-    if (!usbts_dev_connected_locked(di)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_DEVICE_NOT_CONNECTED, not_connected);
-    }
+    uint32_t di;
+    if (!lock_interface(ih, true, &ii, &di))
+        return FALSE;
     if (type != DEVICE_SPEED) {
         usbts_registry_unlock();
         return usbts_fail(ERROR_INVALID_PARAMETER, "InformationType %u is not supported: only DEVICE_SPEED (1)",
@@ -139,16 +151,9 @@ BOOL WinUsb_StartTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_START_TRAC
     if (info->TimeTrackingHandle != NULL && info->TimeTrackingHandle != INVALID_HANDLE_VALUE)
         return usbts_fail(ERROR_INVALID_PARAMETER,
                           "StartTrackingInfo->TimeTrackingHandle must be NULL or INVALID_HANDLE_VALUE on input");
-    usbts_registry_lock();
-    if (!usbts_if_valid(ih, &ii)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_INVALID_HANDLE, bad_interface);
-    }
-    uint32_t di = atomic_load(&usbts_if_slots[ii].dev_idx);
-    if (!usbts_dev_connected_locked(di)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_DEVICE_NOT_CONNECTED, not_connected);
-    }
+    uint32_t di;
+    if (!lock_interface(ih, true, &ii, &di))
+        return FALSE;
     int ti = usbts_tr_slot_free();
     if (ti < 0) {
         usbts_registry_unlock();
@@ -179,11 +184,9 @@ BOOL WinUsb_StopTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_STOP_TRACKI
     uint32_t ii, ti;
     if (!ih || !info)
         return usbts_fail(ERROR_INVALID_HANDLE, "InterfaceHandle or StopTrackingInfo is NULL");
-    usbts_registry_lock();
-    if (!usbts_if_valid(ih, &ii)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_INVALID_HANDLE, bad_interface);
-    }
+    uint32_t di;
+    if (!lock_interface(ih, false, &ii, &di))
+        return FALSE;
     if (!usbts_tr_valid(info->TimeTrackingHandle, ih, &ti)) {
         usbts_registry_unlock();
         return usbts_fail(ERROR_INVALID_HANDLE, bad_tracking);
@@ -329,6 +332,13 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
         return query_error(err);
+    /* A 32-bit frame number names an instant only within 2^31 frames of now;
+     * farther off the answer would mean nothing (and its arithmetic would
+     * overflow). */
+    __int128 dist = (__int128)ns - q.now;
+    if (dist > NS_TO_FRAME_RANGE || dist < -NS_TO_FRAME_RANGE)
+        return usbts_fail(ERROR_INVALID_PARAMETER,
+                          "Ns lies more than 2^31 ms (24.8 days) from now: no 32-bit frame number names it");
     int64_t mf = usbts_model_mf_at(&q.m, ns);
     int64_t t = usbts_model_start_ns(&q.m, mf);
     int64_t bound = usbts_model_bound_ns(&q.m, ns);
@@ -350,16 +360,9 @@ BOOL WinUsb_GetCurrentFrameNumber(WINUSB_INTERFACE_HANDLE ih, PULONG frame, LARG
     uint32_t ii;
     if (!frame || !timestamp)
         return usbts_fail(ERROR_INVALID_PARAMETER, "CurrentFrameNumber and TimeStamp must not be NULL");
-    usbts_registry_lock();
-    if (!usbts_if_valid(ih, &ii)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_INVALID_HANDLE, bad_interface);
-    }
-    uint32_t di = atomic_load(&usbts_if_slots[ii].dev_idx);
-    if (!usbts_dev_connected_locked(di)) {
-        usbts_registry_unlock();
-        return usbts_fail(ERROR_DEVICE_NOT_CONNECTED, not_connected);
-    }
+    uint32_t di;
+    if (!lock_interface(ih, true, &ii, &di))
+        return FALSE;
     uint32_t tracker = atomic_load(&usbts_if_slots[ii].tracker);
     int64_t mf, t;
     char msg[512] = "";
