@@ -324,7 +324,8 @@ BOOL usbts_sim_advance(HANDLE device, ULONGLONG ns)
     DWORD err = usbts_tracker_advance(d->tracker, ns);
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
-        return usbts_fail(err, "cannot advance the virtual clock by %llu ns: at most 2^61 ns at a time",
+        return usbts_fail(err,
+                          "cannot advance the virtual clock by %llu ns: at most 2^61 ns at a time, to at most 2^62 ns",
                           (unsigned long long)ns);
     return TRUE;
 }

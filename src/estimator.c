@@ -357,14 +357,35 @@ static void add_capture(struct usbts_est *e, double t, double sd, uint32_t mfind
         accept_capture(e, &c);
 }
 
+/* The counter has stood still since `e->first`.  Counting on from the anchor
+ * is right for a plain halt; but a reset followed by a halt freezes the
+ * counter at a small value, and counting forward to it would put the frozen
+ * microframe's start up to a wrap (2 s) in the future.  A microframe cannot
+ * start after it was seen, so such a count starts a fresh one, whose start
+ * lies between the latest read that showed another value and the first that
+ * showed this one. */
 static void enter_stopped(struct usbts_est *e, const struct usbts_read *r)
 {
-    int64_t frozen = e->anchor_mf + (int64_t)((r->mfindex - (uint32_t)e->anchor_mf) & MASK);
-    double start = e->have_fit ? fit_time(&e->fit, frozen) : e->anchor_ns;
+    uint32_t low = r->mfindex & MASK;
+    int64_t frozen = e->anchor_mf + (int64_t)((low - (uint32_t)e->anchor_mf) & MASK);
+    double d = (double)(frozen - e->anchor_mf);
+    double start = e->have_fit ? fit_time(&e->fit, frozen) : e->anchor_ns + d * NOMINAL_NS;
+    double tol = e->have_fit ? fit_bound(e, frozen) : NOMINAL_NS * (1 + d * PRIOR_RATE);
+    double half = 0;
+    double seen = (double)e->first.after_ns;
+    if (start > seen + tol) {
+        double from = seen - 2 * NOMINAL_NS;
+        if (e->value_since_ns > 0 && (double)e->value_since_ns < from)
+            from = (double)e->value_since_ns;
+        frozen = (int64_t)low;
+        start = 0.5 * (from + seen);
+        half = 0.5 * (seen - from);
+    }
     clear_epoch(e);
     e->stopped = true;
     e->frozen_mf = frozen;
     e->frozen_start_ns = start;
+    e->frozen_half_ns = half;
     e->anchor_mf = frozen;
     e->anchor_ns = mid(r);
 }
@@ -467,6 +488,10 @@ void usbts_est_burst_begin(struct usbts_est *e)
 bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
 {
     e->stats.reads++;
+    if (e->latest_before_ns > 0 && e->latest_low != (r->mfindex & MASK))
+        e->value_since_ns = e->latest_before_ns;
+    e->latest_low = r->mfindex & MASK;
+    e->latest_before_ns = r->before_ns;
     double w = width(r);
     bool pre = e->bracket_ns > 0 && preempted(e, w);
     note_bracket(e, w);
@@ -575,7 +600,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->ref_ns = llround(e->frozen_start_ns);
         out->period_fp = usbts_period_to_fp(e->last_period_ns);
         out->rate_fp = 0;
-        out->bound0_ns = (int64_t)(NOMINAL_NS + 2 * e->bracket_ns);
+        out->bound0_ns = (int64_t)(NOMINAL_NS + 2 * e->bracket_ns + e->frozen_half_ns);
         out->bound_slope_fp = usbts_slope_to_fp(PRIOR_RATE);
         return true;
     }

@@ -80,12 +80,16 @@ struct usbts_est {
     int64_t anchor_mf;       /* extended count of the latest accepted read */
     double anchor_ns;        /* its latch estimate */
     int64_t frozen_mf;       /* while stopped */
-    double frozen_start_ns;  /* fitted start of the frozen microframe */
+    double frozen_start_ns;  /* estimated start of the frozen microframe ... */
+    double frozen_half_ns;   /* ... give or take this much beyond one microframe */
     /* the current burst */
     bool in_burst;
     int32_t burst_reads;
     bool burst_captured, burst_missed, burst_changed;
     struct usbts_read first, prev;
+    uint32_t latest_low;      /* MFINDEX of the latest read ... */
+    int64_t latest_before_ns; /* ... and when it began (0: no read yet) */
+    int64_t value_since_ns;   /* the counter has shown latest_low since after this (0: unknown) */
     /* the last plan */
     int64_t plan_start_ns, plan_target_ns;
     uint32_t plan_target_low; /* MFINDEX of the microframe the burst aims to see begin */

@@ -493,6 +493,12 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
     if (ns > (uint64_t)INT64_MAX / 4)
         return ERROR_INVALID_PARAMETER;
     pthread_mutex_lock(&t->mu);
+    /* The clock stops at 2^62 ns (146 years), so that no time the queries
+     * compute from it, up to 2^31 frames either side, overflows. */
+    if (usbts_clock_now(clock) > INT64_MAX / 2 - (int64_t)ns) {
+        pthread_mutex_unlock(&t->mu);
+        return ERROR_INVALID_PARAMETER;
+    }
     int64_t target = usbts_clock_now(clock) + (int64_t)ns;
     while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
         int64_t now = usbts_clock_now(clock);

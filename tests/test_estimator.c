@@ -301,6 +301,49 @@ static void test_halt(void)
     CHECK(usbts_est_model(&e, &m) && !(m.flags & USBTS_MODEL_STOPPED));
 }
 
+/* A reset followed at once by a halt: the counter freezes at a small value.
+ * Counting forward from the old count to it would put the frozen
+ * microframe's start most of a wrap (up to 2 s) in the future. */
+static void test_reset_then_halt(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    usbts_est_init(&e);
+    gen_init(&g, 0, 500, 0.5, 17);
+    run(&e, &g, g.now + 2e9);
+    uint32_t epoch = e.epoch;
+    g.t0 = g.now - 3.37 * g.period; /* MFINDEX restarts: 3 now */
+    g.halt_from = g.now + 0.5 * g.period;
+    g.halt_to = g.now + 100e6;
+    double frozen_k = floor(count_at(&g, g.halt_from));
+    double frozen_start = time_of(&g, frozen_k);
+    int stopped_models = 0, wrong = 0;
+    while (g.now < g.halt_to - 10e6) {
+        run(&e, &g, g.now + 1e6);
+        struct usbts_model m;
+        if (!usbts_est_model(&e, &m) || !(m.flags & USBTS_MODEL_STOPPED))
+            continue;
+        stopped_models++;
+        double err = (double)m.ref_ns - frozen_start;
+        if ((double)m.ref_ns > g.now || fabs(err) > (double)m.bound0_ns || (m.ref_mf & 0x3FFF) != (int64_t)frozen_k) {
+            if (wrong++ == 0)
+                printf("reset then halt: frozen microframe %lld at %+.0f ns from the truth, bound %lld ns, %.0f ns "
+                       "after now\n",
+                       (long long)m.ref_mf, err, (long long)m.bound0_ns, (double)m.ref_ns - g.now);
+        }
+    }
+    CHECK(e.epoch > epoch);
+    CHECK_MSG(stopped_models > 0, "the halt was never seen");
+    CHECK_MSG(wrong == 0, "%d of %d stopped models put the frozen microframe elsewhere", wrong, stopped_models);
+    run(&e, &g, g.halt_to + 1e6);
+    g.t0 += g.halt_to - g.halt_from; /* the same counter, without the halt */
+    g.halt_to = 0;
+    run(&e, &g, g.now + 2e9);
+    struct acc a = measure(&e, &g, 1e9);
+    CHECK_MSG(a.p99 <= 1000 && a.outside * 100 <= a.n, "2 s after the halt: p99 %.0f ns, %d outside", a.p99,
+              a.outside);
+}
+
 static void test_rate_step(void)
 {
     struct usbts_est e;
@@ -373,6 +416,7 @@ int main(void)
     test_all_preempted();
     test_counter_jump();
     test_halt();
+    test_reset_then_halt();
     test_rate_step();
     test_cheap_bursts_and_determinism();
     test_single_reads_only();

@@ -77,7 +77,8 @@ typedef struct USBTS_FRAME_TIME {
 BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, ULONG UsbFrameNumber,
                        ULONG MicroFrameNumber, USBTS_FRAME_TIME *Out);
 
-/* Which microframe was on the bus at host-clock instant Ns, and how far into it. */
+/* Which microframe was on the bus at host-clock instant Ns, and how far into it.
+ * Ns must lie within 2^31 ms (24.8 days) of now: ERROR_INVALID_PARAMETER. */
 BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, LONGLONG Ns,
                        USBTS_FRAME_TIME *Out);
 
