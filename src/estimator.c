@@ -200,7 +200,12 @@ static void refit(struct usbts_est *e)
     }
     e->have_fit = solve(e, &s, n, ref_mf, ref_t, &e->fit);
     if (e->have_fit) {
-        e->last_period_ns = e->fit.b;
+        /* Kept for a stopped counter's model, whose bound grows at the prior
+         * rate: only a rate known well inside that may stand in for nominal
+         * (a young fit's slope can be off by percent). */
+        double rate_sd = sqrt(e->fit.var_b) / e->fit.b;
+        if (K * rate_sd < 0.1 * PRIOR_RATE && fabs(e->fit.b / NOMINAL_NS - 1) < PRIOR_RATE)
+            e->last_period_ns = e->fit.b;
         e->stats.rate_ppm = (NOMINAL_NS / e->fit.b - 1.0) * 1e6;
         e->stats.window = n;
     }
@@ -529,10 +534,18 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         }
         if (e->cap_count == 0 && !pre) { /* keep a single-read anchor fresh */
             double m, unc;
-            if (predict(e, mid(r), &m, &unc)) {
-                e->anchor_mf = extend(r->mfindex & MASK, m);
-                e->anchor_ns = mid(r);
+            int64_t ext = 0;
+            bool fits = predict(e, mid(r), &m, &unc);
+            if (fits) {
+                ext = extend(r->mfindex & MASK, m);
+                fits = fabs((double)ext - m) <= unc + 1;
             }
+            if (!fits) { /* no count explains it (a reset): a fresh one */
+                clear_epoch(e);
+                ext = (int64_t)(r->mfindex & MASK);
+            }
+            e->anchor_mf = ext;
+            e->anchor_ns = mid(r);
         }
         return false;
     }

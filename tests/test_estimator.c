@@ -402,6 +402,21 @@ static void test_single_reads_only(void)
     CHECK(m.bound0_ns >= 62500);
     int64_t ext;
     CHECK(usbts_est_extend(&e, &r, &ext) && (ext & 0x3FFF) == r.mfindex);
+
+    /* A reset before any capture: the next single read no count explains
+     * starts a new epoch; the count never goes back inside one. */
+    g.now += 300000;
+    g.t0 = g.now - 2.5 * g.period;
+    uint32_t epoch = e.epoch;
+    usbts_est_burst_begin(&e);
+    r = gen_read(&g);
+    usbts_est_feed(&e, &r);
+    usbts_est_burst_end(&e);
+    CHECK(usbts_est_model(&e, &m));
+    CHECK_MSG(e.epoch > epoch, "the reset went unseen: epoch %u, count %lld", e.epoch, (long long)m.ref_mf);
+    mf = usbts_model_mf_at(&m, r.after_ns);
+    t_true = time_of(&g, floor(count_at(&g, (double)r.after_ns)));
+    CHECK(fabs((double)usbts_model_start_ns(&m, mf) - t_true) <= (double)usbts_model_bound_ns(&m, r.after_ns));
 }
 
 int main(void)
