@@ -16,11 +16,14 @@
 #include "source.h"
 
 struct usbts_realdev {
-    char controller[64];  /* PCI address of the host controller, e.g. "0000:00:14.0" */
+    char controller[64];  /* the host controller's sysfs name: a PCI address such as "0000:00:14.0" */
     char driver[32];      /* its driver, e.g. "xhci_hcd" */
-    char sysfs_path[256]; /* /sys/bus/usb/devices/1-2 */
-    char usbfs_path[64];  /* /dev/bus/usb/001/002 */
+    char tracker_key[96]; /* controller plus its root hub's identity: a rebound controller is a new one */
+    char sysfs_name[64];  /* the device's name under /sys/bus/usb/devices, e.g. "1-2" */
+    char usbfs_path[32];  /* /dev/bus/usb/001/002 */
+    uint64_t sysfs_ino;   /* identity of its sysfs directory: a re-enumerated device has another */
     int usbfs_fd;         /* held open while the device is; -1 if none */
+    bool usbfs_is_chr;    /* a real usbfs node (not a fixture file): ask it whether it is connected */
     uint16_t vid, pid;
     uint8_t bus, addr;
     uint8_t speed;        /* LowSpeed, FullSpeed, HighSpeed */
@@ -53,7 +56,7 @@ struct usbts_controller_info {
     char driver[32];    /* e.g. xhci_hcd, ehci-pci */
     int bus;            /* USB bus number of its root hub */
     bool mmio_ok, debugfs_ok;
-    char why[160];      /* why a source is not usable here, or "" */
+    char why[512];      /* why a source is not usable here, or "" */
 };
 
 struct usbts_usbdev_info {
@@ -69,7 +72,12 @@ struct usbts_usbdev_info {
 int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl, struct usbts_usbdev_info *dev,
                        int max_dev, int *ndev);
 
-/* Tests point every sysfs/debugfs/dev path at a fixture tree ("" = the real root). */
+/* Tests point every sysfs/debugfs/dev path at a fixture tree ("" = the real
+ * root).  Not thread-safe: call it before opening anything. */
 void usbts_backend_set_root(const char *root);
+
+/* The source USBTS_SOURCE asks for: 0 automatic, 1 mmio, 2 debugfs, -1 a
+ * value that is none of those. */
+int usbts_backend_source_choice(const char *env);
 
 #endif

@@ -131,7 +131,7 @@ static DWORD open_real(const struct usbts_devspec *spec, struct usbts_device *d,
     DWORD err = usbts_backend_open(spec, &d->real, msg, msglen);
     if (err != ERROR_SUCCESS)
         return err;
-    err = usbts_tracker_get(d->real.controller, false, &d->tracker);
+    err = usbts_tracker_get(d->real.tracker_key, false, &d->tracker);
     if (err == ERROR_SUCCESS) {
         err = usbts_tracker_set_factory(d->tracker, real_source_factory, &d->real, sizeof d->real);
         if (err == ERROR_SUCCESS)
@@ -265,6 +265,28 @@ BOOL usbts_get_device_info(HANDLE device, USBTS_DEVICE_INFO *info)
         snprintf(d->info.Source, sizeof d->info.Source, "%s", st.source);
     *info = d->info;
     usbts_registry_unlock();
+    return TRUE;
+}
+
+BOOL usbts_get_tracking_stats(HANDLE device, USBTS_TRACKING_STATS *stats)
+{
+    uint32_t idx;
+    if (!stats)
+        return usbts_fail(ERROR_INVALID_PARAMETER, "usbts_get_tracking_stats needs somewhere to write: Stats is NULL");
+    if (!lock_device(device, &idx))
+        return FALSE;
+    struct usbts_tracker_status st;
+    usbts_tracker_status(usbts_dev_slots[idx].dev->tracker, &st);
+    usbts_registry_unlock();
+    memset(stats, 0, sizeof *stats);
+    stats->Reads = st.est.reads;
+    stats->Captures = st.est.captures;
+    stats->Rejected = st.est.rejected;
+    stats->Discontinuities = st.est.discontinuities;
+    stats->BracketNs = st.est.bracket_ns;
+    stats->RatePpm = st.est.rate_ppm;
+    stats->Window = st.est.window;
+    stats->Sampling = st.users > 0;
     return TRUE;
 }
 

@@ -8,6 +8,7 @@
 #ifndef USBTS_SOURCE_H
 #define USBTS_SOURCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hostclock.h"
@@ -44,6 +45,20 @@ static inline void usbts_source_destroy(struct usbts_source *s)
     if (s)
         s->ops->destroy(s);
 }
+
+/*
+ * Real controllers' sources.  `root` prefixes every path ("" on a real
+ * machine, a fixture tree in tests); `controller` is the host controller's
+ * sysfs name (a PCI address for xHCI on PCI), already checked to be a safe
+ * path component.  Errors: ERROR_ACCESS_DENIED (privilege), ERROR_NOT_SUPPORTED
+ * (this source cannot work here; msg says why and the fix).
+ */
+typedef DWORD (*usbts_source_open_fn)(const char *root, const char *controller, struct usbts_hostclock *clock,
+                                      struct usbts_source **out, char *msg, size_t msglen);
+DWORD usbts_debugfs_source_open(const char *root, const char *controller, struct usbts_hostclock *clock,
+                                struct usbts_source **out, char *msg, size_t msglen);
+DWORD usbts_mmio_source_open(const char *root, const char *controller, struct usbts_hostclock *clock,
+                             struct usbts_source **out, char *msg, size_t msglen);
 
 #define USBTS_MFINDEX_BITS 14
 #define USBTS_MFINDEX_MASK 0x3FFFu

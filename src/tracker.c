@@ -30,7 +30,7 @@ struct watch {
 struct tracker {
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* wakes the sampler for stop */
-    char key[64];
+    char key[96];
     bool keyed;
     uint32_t refs;
     uint32_t users;             /* open tracking handles */

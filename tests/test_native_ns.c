@@ -19,6 +19,16 @@ int main(void)
     HANDLE th = s.TimeTrackingHandle;
     CHECK(usbts_sim_advance(d, 2500000000ull));
 
+    /* The figures behind the bound: a frame clock 321 ppm slow (its period
+     * longer, so the rate error is about -321 ppm), reads ~500 ns wide. */
+    USBTS_TRACKING_STATS ts;
+    CHECK(usbts_get_tracking_stats(d, &ts));
+    CHECK_MSG(ts.RatePpm > -331 && ts.RatePpm < -311, "rate %.1f ppm", ts.RatePpm);
+    CHECK_MSG(ts.BracketNs > 250 && ts.BracketNs < 1000, "bracket %lld ns", (long long)ts.BracketNs);
+    CHECK(ts.Captures > 20 && ts.Reads > ts.Captures && ts.Window >= 4 && ts.Sampling);
+    CHECK_FAILS_WITH(usbts_get_tracking_stats(d, NULL), ERROR_INVALID_PARAMETER);
+    CHECK_FAILS_WITH(usbts_get_tracking_stats(NULL, &ts), ERROR_INVALID_HANDLE);
+
     int outside = 0, n = 0, inverse_bad = 0, winusb_bad = 0;
     long long worst = 0;
     for (int i = 0; i < 500; i++) {

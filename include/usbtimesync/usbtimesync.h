@@ -57,6 +57,20 @@ typedef struct USBTS_DEVICE_INFO {
 
 BOOL usbts_get_device_info(HANDLE Device, USBTS_DEVICE_INFO *Info);
 
+/* How the device's controller is being tracked: figures behind the bound. */
+typedef struct USBTS_TRACKING_STATS {
+    ULONGLONG Reads;           /* bracketed register reads so far */
+    ULONGLONG Captures;        /* microframe boundaries captured and accepted */
+    ULONGLONG Rejected;        /* captures set aside (preempted reads, outliers) */
+    ULONGLONG Discontinuities; /* resets, halts and jumps seen */
+    LONGLONG BracketNs;        /* typical width of one bracketed read, ns */
+    double RatePpm;            /* the frame clock's rate error against the host clock, ppm */
+    LONG Window;               /* captures in the current fit */
+    BOOLEAN Sampling;          /* a sampler is running (a tracking handle is open) */
+} USBTS_TRACKING_STATS;
+
+BOOL usbts_get_tracking_stats(HANDLE Device, USBTS_TRACKING_STATS *Stats);
+
 /* The device's host clock, in ns: CLOCK_MONOTONIC, or a simulated
  * controller's virtual clock. */
 BOOL usbts_now_ns(HANDLE Device, LONGLONG *Ns);
