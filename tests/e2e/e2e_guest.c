@@ -1,0 +1,335 @@
+/*
+ * e2e_guest.c — runs inside a QEMU guest (real Debian kernel, qemu-xhci with
+ * a USB keyboard and tablet), statically linked, as PID 1's child.
+ *
+ *   e2e_guest mmio|debugfs
+ *
+ * Tracks the keyboard through usbfs with the source the library chooses by
+ * itself, and checks: that source is the expected one; frames advance at
+ * 1000/s within 1000 ppm of CLOCK_MONOTONIC over 2.5 s; frame times are
+ * monotonic; a bound is reported; QueryPerformanceCounter is
+ * CLOCK_MONOTONIC / 100.  Then deauthorizes the keyboard (its calls must
+ * fail with ERROR_DEVICE_NOT_CONNECTED, the tablet's keep working), unbinds
+ * and rebinds xhci_hcd (the tablet's calls fail; a new open works under a
+ * new generation).  Prints "E2E RESULT ..." with the figures, then
+ * "E2E PASS" or "E2E FAIL: why"; exits 0 on a pass.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "usbtimesync/usbtimesync.h"
+#include "usbtimesync/winusb.h"
+
+static int failures;
+
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("E2E FAIL: ");
+    vprintf(fmt, ap);
+    printf(" (last error %u: %s)\n", (unsigned)GetLastError(), usbts_last_error_message());
+    va_end(ap);
+    fflush(stdout);
+    failures++;
+}
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int write_attr(const char *path, const char *value)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -1;
+    int ok = fputs(value, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static int read_int(const char *dir, const char *attr, int base)
+{
+    char path[512], buf[32];
+    snprintf(path, sizeof path, "/sys/bus/usb/devices/%s/%s", dir, attr);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char *ok = fgets(buf, sizeof buf, f);
+    fclose(f);
+    return ok ? (int)strtol(buf, NULL, base) : -1;
+}
+
+/* The QEMU devices (vendor 0627, product 0001), lowest bus:dev first. */
+struct qdev {
+    char name[64];
+    int bus, dev;
+};
+
+static int find_qemu_devices(struct qdev *out, int max)
+{
+    int n = 0;
+    DIR *d = opendir("/sys/bus/usb/devices");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        if (strchr(e->d_name, ':') || e->d_name[0] == '.')
+            continue;
+        if (read_int(e->d_name, "idVendor", 16) != 0x0627 || read_int(e->d_name, "idProduct", 16) != 0x0001)
+            continue;
+        if (strlen(e->d_name) >= sizeof out[n].name)
+            continue;
+        memcpy(out[n].name, e->d_name, strlen(e->d_name) + 1);
+        out[n].bus = read_int(e->d_name, "busnum", 10);
+        out[n].dev = read_int(e->d_name, "devnum", 10);
+        n++;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) /* sort by bus:dev */
+        for (int j = i + 1; j < n; j++)
+            if (out[j].bus * 1000 + out[j].dev < out[i].bus * 1000 + out[i].dev) {
+                struct qdev t = out[i];
+                out[i] = out[j];
+                out[j] = t;
+            }
+    return n;
+}
+
+static int wait_for_devices(struct qdev *out, int want, int timeout_ms)
+{
+    int n = 0;
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        n = find_qemu_devices(out, 4);
+        if (n >= want)
+            return n;
+        sleep_ms(50);
+    }
+    return n;
+}
+
+struct opened {
+    HANDLE dev;
+    WINUSB_INTERFACE_HANDLE ih;
+    HANDLE th;
+};
+
+static int open_track(const char *spec, struct opened *o, double *start_ms)
+{
+    o->dev = usbts_open(spec);
+    if (o->dev == INVALID_HANDLE_VALUE) {
+        fail("usbts_open(%s)", spec);
+        return -1;
+    }
+    if (!WinUsb_Initialize(o->dev, &o->ih)) {
+        fail("WinUsb_Initialize(%s)", spec);
+        return -1;
+    }
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION st = {NULL, FALSE};
+    long long t0 = mono_ns();
+    if (!WinUsb_StartTrackingForTimeSync(o->ih, &st)) {
+        fail("WinUsb_StartTrackingForTimeSync(%s)", spec);
+        return -1;
+    }
+    if (start_ms)
+        *start_ms = (double)(mono_ns() - t0) / 1e6;
+    o->th = st.TimeTrackingHandle;
+    return 0;
+}
+
+static BOOL query(const struct opened *o, USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION *q, ULONG frame)
+{
+    memset(q, 0, sizeof *q);
+    q->TimeTrackingHandle = o->th;
+    q->InputFrameNumber = frame;
+    return WinUsb_GetCurrentFrameNumberAndQpc(o->ih, q);
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+    ULONG x = *(const ULONG *)a, y = *(const ULONG *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *expect = argc > 1 ? argv[1] : "";
+    struct qdev qd[4];
+    int n = wait_for_devices(qd, 2, 10000);
+    if (n < 2) {
+        fail("found %d QEMU USB devices (0627:0001), want the keyboard and the tablet", n);
+        return 1;
+    }
+    printf("E2E devices: keyboard %s (%d:%d), tablet %s (%d:%d)\n", qd[0].name, qd[0].bus, qd[0].dev, qd[1].name,
+           qd[1].bus, qd[1].dev);
+
+    /* ---- QueryPerformanceCounter is CLOCK_MONOTONIC / 100 ---- */
+    for (int i = 0; i < 1000; i++) {
+        long long a = mono_ns();
+        LARGE_INTEGER qpc, f;
+        QueryPerformanceCounter(&qpc);
+        long long b = mono_ns();
+        QueryPerformanceFrequency(&f);
+        if (qpc.QuadPart < a / 100 || qpc.QuadPart > b / 100 || f.QuadPart != 10000000) {
+            fail("QPC %lld outside CLOCK_MONOTONIC/100 [%lld, %lld] or frequency %lld", (long long)qpc.QuadPart,
+                 a / 100, b / 100, (long long)f.QuadPart);
+            break;
+        }
+    }
+
+    /* ---- track the keyboard (by vid:pid) and the tablet (by usbfs path) ---- */
+    struct opened kbd, tab;
+    char tab_spec[64];
+    snprintf(tab_spec, sizeof tab_spec, "/dev/bus/usb/%03d/%03d", qd[1].bus, qd[1].dev);
+    double start_ms = 0;
+    if (open_track("0627:0001", &kbd, &start_ms) || open_track(tab_spec, &tab, NULL))
+        return 1;
+    USBTS_DEVICE_INFO di;
+    usbts_get_device_info(kbd.dev, &di);
+    printf("E2E tracking: controller %s driver %s source %s speed %u, Start took %.2f ms\n", di.Controller, di.Driver,
+           di.Source, (unsigned)di.Speed, start_ms);
+    if (strcmp(di.Source, expect) != 0)
+        fail("source %s, expected %s", di.Source, expect);
+    if (di.VendorId != 0x0627 || di.BusNumber != qd[0].bus || di.DeviceAddress != qd[0].dev)
+        fail("device info names %04x:%04x at %u:%u", di.VendorId, di.ProductId, di.BusNumber, di.DeviceAddress);
+
+    enum { MAXQ = 400 };
+    static ULONG bounds[MAXQ];
+    long long first_ns = 0, last_ns = 0, first_mf = 0, last_mf = 0, prev_qpc = 0;
+    ULONG gen = 0;
+    int nq = 0;
+    long long t_end = mono_ns() + 2500000000LL;
+    while (mono_ns() < t_end && nq < MAXQ) {
+        USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+        if (!query(&kbd, &q, 0)) {
+            fail("query %d", nq);
+            break;
+        }
+        long long after = mono_ns();
+        long long mf = (long long)q.CurrentUSBFrameNumber * 8 + q.CurrentHardwareMicroFrameNumber;
+        long long cur = q.CurrentQueryPerformanceCounter.QuadPart;
+        if (nq == 0) {
+            first_ns = after;
+            first_mf = mf;
+            gen = q.CurrentGenerationID;
+        } else if (q.CurrentGenerationID != gen) {
+            fail("generation changed from %u to %u while tracking", (unsigned)gen, (unsigned)q.CurrentGenerationID);
+        }
+        if (cur < prev_qpc)
+            fail("frame times went back: %lld after %lld", cur, prev_qpc);
+        if (q.PredictedAccuracyInMicroSeconds == 0)
+            fail("no accuracy bound");
+        /* the current microframe started before the call returned, give or take the bound */
+        if (cur * 100 > after + 1000LL * q.PredictedAccuracyInMicroSeconds)
+            fail("current microframe starts %lld ns after the call returned", cur * 100 - after);
+        /* frame N's microframe 0 is no later than the current microframe */
+        USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q2;
+        if (query(&kbd, &q2, q.CurrentUSBFrameNumber) &&
+            q2.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart > cur + q.PredictedAccuracyInMicroSeconds * 10)
+            fail("frame %u starts after its microframe %u", (unsigned)q.CurrentUSBFrameNumber,
+                 (unsigned)q.CurrentHardwareMicroFrameNumber);
+        prev_qpc = cur;
+        last_ns = after;
+        last_mf = mf;
+        bounds[nq++] = q.PredictedAccuracyInMicroSeconds;
+        sleep_ms(5);
+    }
+    double span_s = (double)(last_ns - first_ns) / 1e9;
+    double frames_per_s = (double)(last_mf - first_mf) / 8.0 / span_s;
+    double rate_ppm = (frames_per_s / 1000.0 - 1.0) * 1e6;
+    qsort(bounds, (size_t)nq, sizeof bounds[0], cmp_ulong);
+    USBTS_TRACKING_STATS ts;
+    usbts_get_tracking_stats(kbd.dev, &ts);
+    printf("E2E RESULT source=%s span_s=%.3f frames_per_s=%.3f rate_ppm=%+.1f fitted_rate_ppm=%+.1f "
+           "bracket_ns=%lld bound_us_median=%u bound_us_max=%u captures=%llu reads=%llu start_ms=%.2f\n",
+           di.Source, span_s, frames_per_s, rate_ppm, ts.RatePpm, (long long)ts.BracketNs,
+           nq ? (unsigned)bounds[nq / 2] : 0, nq ? (unsigned)bounds[nq - 1] : 0, (unsigned long long)ts.Captures,
+           (unsigned long long)ts.Reads, start_ms);
+    if (span_s < 2.0)
+        fail("tracked for only %.2f s", span_s);
+    if (rate_ppm < -1000 || rate_ppm > 1000)
+        fail("frames advance at %.3f per second: %+.1f ppm from 1000/s", frames_per_s, rate_ppm);
+    if (ts.BracketNs <= 0 || ts.Captures == 0)
+        fail("no captures (%llu) or bracket width (%lld ns)", (unsigned long long)ts.Captures,
+             (long long)ts.BracketNs);
+
+    /* ---- deauthorize the keyboard ---- */
+    char path[512];
+    snprintf(path, sizeof path, "/sys/bus/usb/devices/%s/authorized", qd[0].name);
+    if (write_attr(path, "0\n") != 0)
+        fail("cannot write %s: %s", path, strerror(errno));
+    sleep_ms(150);
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+    SetLastError(0);
+    if (query(&kbd, &q, 0) || GetLastError() != ERROR_DEVICE_NOT_CONNECTED)
+        fail("a deauthorized keyboard's query gave %u", (unsigned)GetLastError());
+    ULONG frame;
+    LARGE_INTEGER stamp;
+    SetLastError(0);
+    if (WinUsb_GetCurrentFrameNumber(kbd.ih, &frame, &stamp) || GetLastError() != ERROR_DEVICE_NOT_CONNECTED)
+        fail("a deauthorized keyboard's GetCurrentFrameNumber gave %u", (unsigned)GetLastError());
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION st = {NULL, TRUE};
+    SetLastError(0);
+    if (WinUsb_StartTrackingForTimeSync(kbd.ih, &st) || GetLastError() != ERROR_DEVICE_NOT_CONNECTED)
+        fail("a deauthorized keyboard's Start gave %u", (unsigned)GetLastError());
+    if (!query(&tab, &q, 0))
+        fail("the tablet stopped answering when the keyboard was deauthorized");
+    ULONG gen1 = q.CurrentGenerationID;
+    printf("E2E deauthorized the keyboard: its calls fail with ERROR_DEVICE_NOT_CONNECTED, the tablet's work "
+           "(generation %u)\n",
+           (unsigned)gen1);
+
+    /* ---- unbind and rebind the controller ---- */
+    char ctl[64];
+    snprintf(ctl, sizeof ctl, "%s", di.Controller);
+    if (write_attr("/sys/bus/pci/drivers/xhci_hcd/unbind", ctl) != 0)
+        fail("cannot unbind %s: %s", ctl, strerror(errno));
+    sleep_ms(150);
+    SetLastError(0);
+    if (query(&tab, &q, 0) || GetLastError() != ERROR_DEVICE_NOT_CONNECTED)
+        fail("the tablet's query after unbind gave %u", (unsigned)GetLastError());
+    if (write_attr("/sys/bus/pci/drivers/xhci_hcd/bind", ctl) != 0)
+        fail("cannot bind %s: %s", ctl, strerror(errno));
+    n = wait_for_devices(qd, 2, 10000);
+    if (n < 2) {
+        fail("after rebind, %d QEMU devices came back", n);
+        return 1;
+    }
+    struct opened again;
+    if (open_track("0627:0001", &again, NULL))
+        return 1;
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION a, b;
+    BOOL ok = query(&again, &a, 0);
+    sleep_ms(100);
+    ok = ok && query(&again, &b, 0);
+    long long moved = ((long long)b.CurrentUSBFrameNumber - (long long)a.CurrentUSBFrameNumber);
+    if (!ok)
+        fail("queries after rebind");
+    else if (b.CurrentGenerationID == gen1 || a.CurrentGenerationID == gen1)
+        fail("the rebound controller kept generation %u", (unsigned)gen1);
+    else if (moved < 80 || moved > 120)
+        fail("after rebind, 100 ms moved the frame by %lld", moved);
+    printf("E2E rebound %s: a new open tracks under generation %u (was %u), 100 ms = %lld frames\n", ctl,
+           (unsigned)b.CurrentGenerationID, (unsigned)gen1, moved);
+    usbts_close(again.dev);
+    usbts_close(kbd.dev);
+    usbts_close(tab.dev);
+    if (failures == 0)
+        printf("E2E PASS source=%s\n", expect);
+    return failures ? 1 : 0;
+}
