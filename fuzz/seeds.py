@@ -84,3 +84,22 @@ write("api", "two-devices", op_open(0) + op_open(1, 2, 7, 900) + op_init(0, 0) +
       bytes([FREE]) + slot(0) + op_query(0, 0, 5, 0) + bytes([CLOSE]) + slot(1) + op_query(1, 1, 5, 0))
 write("api", "garbage", bytes([QUERY, 11]) + b"\x01\x00\x00\x00\x00\x00\x00\xa1" + bytes([9, 0x21]) +
       bytes([FREE, 12, CLOSE, 7, START, 10, 3, 0x21, INFO, 0x10, 0x20]))
+
+
+# ---- fuzz_sysfs: one selector byte (parser, base, bound, level), then the text
+SYSFS = {
+    "mfindex": (0, b"MFINDEX = 0x00001a2b\nIR0_IMAN = 0x00000002\nIR0_IMOD = 0x00000fa0\n"),
+    "mfindex-late": (0, b"IR0_IMAN = 0x00000002\nMFINDEX\t=\t0xFFFFFFFF"),
+    "mfindex-cut": (0, b"MFINDEX = 0x"),
+    "resource": (1, b"0x00000000fe800000 0x00000000fe803fff 0x0000000000140204\n"
+                    b"0x0000000000000000 0x0000000000000000 0x0000000000000000\n"),
+    "resource-cut": (1, b"0x00000000fe800000 0x000000"),
+    "busnum": (2, b"12\n"),
+    "idvendor": (2 | 0x80 | 0x20, b"1d6b\n"),
+    "speed": (3, b"1.5\n"),
+    "pci": (4, b"0000:00:14.0"),
+    "name": (5, b"vhci_hcd.0"),
+    "link": (6 | (1 << 3) | 0x80, b"../../../devices/pci0000:00/0000:00:04.0/usb1"),
+}
+for name, (sel, text) in SYSFS.items():
+    write("sysfs", name, bytes([sel]) + text)

@@ -7,9 +7,11 @@
  * some tests change it (deauthorize a device, write BAR 0).
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,6 +423,92 @@ static void test_privilege(void)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "as user nobody: status %#x", (unsigned)status);
 }
 
+/* Descriptors this process inherited (the shell's, the test runner's). */
+static bool inherited[4096];
+
+static void note_inherited(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d) && atoi(e->d_name) < 4096)
+            inherited[atoi(e->d_name)] = true;
+    if (d)
+        closedir(d);
+}
+
+/* Every descriptor the library holds is close-on-exec; returns how many it
+ * holds (beyond what the process inherited). */
+static int library_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] == '.' || fd == dirfd(d) || (fd < 4096 && inherited[fd]))
+            continue;
+        n++;
+        int flags = fcntl(fd, F_GETFD);
+        char link[64], target[PATH_MAX] = "";
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len > 0)
+            target[len] = '\0';
+        CHECK_MSG(flags >= 0 && (flags & FD_CLOEXEC), "fd %d (%s) is not close-on-exec", fd, target);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The register mapping is read-only (and shared: the device's, not a copy). */
+static int register_mappings(const char *want_perms)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    CHECK(f != NULL);
+    if (!f)
+        return 0;
+    char line[PATH_MAX + 128];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "/resource0"))
+            continue;
+        n++;
+        char perms[8] = "";
+        sscanf(line, "%*s %7s", perms);
+        CHECK_MSG(strcmp(perms, want_perms) == 0, "resource0 mapped %s, want %s", perms, want_perms);
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_hygiene(void)
+{
+    use_tree("xhci");
+    put_bar0("0000:00:04.0", 0x1000, 0x1a2b, 0x4000);
+    const char *sources[] = {"mmio", "debugfs"};
+    for (int i = 0; i < 2; i++) {
+        setenv("USBTS_SOURCE", sources[i], 1);
+        int before = library_fds();
+        HANDLE d = usbts_open("1:2");
+        WINUSB_INTERFACE_HANDLE ih;
+        CHECK_SUCCEEDS(WinUsb_Initialize(d, &ih));
+        USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION st = {NULL, TRUE};
+        CHECK_SUCCEEDS(WinUsb_StartTrackingForTimeSync(ih, &st));
+        int held = library_fds() - before;
+        /* the usbfs node, and for debugfs its register file */
+        CHECK_MSG(held == (i == 0 ? 1 : 2), "%s: the library holds %d descriptors", sources[i], held);
+        CHECK_EQ(register_mappings("r--s"), i == 0 ? 1 : 0);
+        CHECK(usbts_close(d));
+        CHECK_EQ(library_fds(), before); /* nothing left open */
+        CHECK_EQ(register_mappings("r--s"), 0);
+    }
+    unsetenv("USBTS_SOURCE");
+}
+
 /* Listing: controllers with their usable sources, devices with speed. */
 static void test_list(void)
 {
@@ -446,11 +534,13 @@ static void test_list(void)
 
 int main(void)
 {
+    note_inherited();
     test_parsers();
     test_lookup();
     test_sources();
     test_removal();
     test_privilege();
+    test_hygiene();
     test_list();
     if (tmp[0]) {
         char cmd[PATH_MAX + 16];
