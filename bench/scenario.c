@@ -26,6 +26,7 @@ const struct scenario usbts_scenarios[] = {
     {"preempt-1%", "preempt_prob=0.01", NULL, 0, 8000},
     {"preempt-10%", "preempt_prob=0.1", NULL, 0, 8000},
     {"read_ns=5000", "read_ns=5000", NULL, 0, 8000},
+    {"latch=1,5us", "read_ns=5000,latch=1", NULL, 0, 8000}, /* the register latches late */
     {"slew-200ppm", "slew_ppm=200,slew_at_ms=4000", NULL, 0, 8000},
     {"stall-10s", "", "stall_ms=10000", 3000, 16000},
     {"reset", "", "reset", 4000, 8000},

@@ -41,6 +41,7 @@
 #define ACCEPT_FLOOR_NS 20000.0    /* a rate step of 500 ppm needs 40 ms to reach this */
 #define K 3.0                      /* standard deviations in the bound */
 #define PRED_ALPHA 0.1
+#define WINDOW_SLACK 1.5          /* a longer window may score this much worse and still win */
 #define WANDER_FLOOR 0.02e-6       /* rate uncertainty floor: slow oscillator wander */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
@@ -291,6 +292,16 @@ static void score_windows(struct usbts_est *e, const struct usbts_est_capture *c
     for (int j = 0; j < USBTS_EST_NWIN; j++)
         if (e->pred_n[j] >= 3 && (e->pred_n[best] < 3 || e->pred_ewma[j] <= e->pred_ewma[best]))
             best = j;
+    /* Capture noise is common to every window's record, so their scores
+     * differ by little more than noise while the frame clock keeps its
+     * rate: then the longest window, whose fit averages the most captures,
+     * is the better one even when its score is not quite the lowest.  A
+     * rate change makes the long windows' scores grow far past the noise. */
+    for (int j = USBTS_EST_NWIN - 1; j > best; j--)
+        if (e->pred_n[j] >= 3 && e->pred_ewma[j] <= WINDOW_SLACK * e->pred_ewma[best]) {
+            best = j;
+            break;
+        }
     e->win = best;
 }
 

@@ -162,7 +162,10 @@ def test_bench():
         rows = json_lines(out)
         sc = [r for r in rows if "scenario" in r]
         lat = [r for r in rows if "latency" in r]
-        check(len(sc) == 10 and len(lat) == 1, "10 scenarios and a latency row")
+        names = {r["scenario"] for r in sc}
+        required = {"nominal", "drift-500ppm", "drift+500ppm", "preempt-1%", "preempt-10%", "read_ns=5000",
+                    "slew-200ppm", "stall-10s", "reset", "halt-100ms"}
+        check(required <= names and len(lat) == 1, "every issue scenario and a latency row: %s" % sorted(names))
         check(all(r["outside_share"] <= 0.01 for r in sc), "bench: honest bounds")
         check(lat and lat[0]["ratio"] > 0, "latency ratio")
         p = panels(svg)

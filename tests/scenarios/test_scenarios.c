@@ -31,11 +31,20 @@ int main(void)
                    "newgen %.1f ms, recovered p99 %.0f ns, frames %lld\n",
                    sc->name, s, r.p99_ns, 100 * r.outside_share, r.bound_med_ns, r.base_read_p99_ns / r.p99_ns,
                    r.base_wrap_p99_ns / r.p99_ns, r.new_generation_ms, r.recovered_p99_ns, r.frame_jump_error);
-            /* Honesty, everywhere: >= 99% within the bound, bound not padded. */
+            /* Honesty, everywhere: >= 99% within the bound, bound not padded
+             * beyond what nothing observable can remove: where inside its
+             * bracket the register latched.  A constant latch position shifts
+             * every capture alike, so no estimator sees it; the bound allows
+             * half a bracket for it (the latch=1 scenario shows that error
+             * is real), which at debugfs-like 5 us reads exceeds the 1 us of
+             * slack that covers it at 500 ns. */
+            const char *rk = strstr(sc->keys, "read_ns=");
+            double latch_allowance = 0.55 * (rk ? atof(rk + 8) : 500);
             CHECK_MSG(r.outside_share <= 0.01, "%s seed %d: %.2f%% outside the bound", sc->name, s,
                       100 * r.outside_share);
-            CHECK_MSG(r.bound_med_ns <= 4 * r.p99_ns + 1000, "%s seed %d: bound %.0f ns > 4 x p99 %.0f ns + 1 us",
-                      sc->name, s, r.bound_med_ns, r.p99_ns);
+            CHECK_MSG(r.bound_med_ns <= 4 * r.p99_ns + 1000 + (latch_allowance > 1000 ? latch_allowance : 0),
+                      "%s seed %d: bound %.0f ns > 4 x p99 %.0f ns + 1 us (+ latch allowance %.0f ns)", sc->name, s,
+                      r.bound_med_ns, r.p99_ns, latch_allowance);
             /* Accuracy: read_ns=500, drift within ±500 ppm, 1% preemptions. */
             if (is(sc, "nominal") || is(sc, "drift-500ppm") || is(sc, "drift+500ppm") || is(sc, "preempt-1%")) {
                 CHECK_MSG(r.p99_ns <= 1000, "%s seed %d: p99 %.0f ns > 1 us", sc->name, s, r.p99_ns);
