@@ -10,7 +10,6 @@
  * The library's internals are read directly (registry slots, tracker
  * status) because "nothing behind" is exactly what the public API cannot see.
  */
-#include <dirent.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,20 +18,6 @@
 #include "testutil.h"
 #include "tracker.h"
 #include "usbtimesync/usbtimesync.h"
-
-static int task_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static int live_tracking_handles(void)
 {
@@ -112,7 +97,7 @@ static void check_nothing_left(const char *what, HANDLE dev, HANDLE th, int hand
               live_tracking_handles(), handles_before);
     CHECK_MSG(st.users == 0, "%s: no tracking user left (%u)", what, (unsigned)st.users);
     CHECK_MSG(!st.sampling_thread, "%s: no sampler thread recorded", what);
-    CHECK_MSG(task_count() == tasks_before, "%s: no thread left (%d tasks, before %d)", what, task_count(),
+    CHECK_MSG(test_task_count() == tasks_before, "%s: no thread left (%d tasks, before %d)", what, test_task_count(),
               tasks_before);
 }
 
@@ -120,7 +105,7 @@ static void check_nothing_left(const char *what, HANDLE dev, HANDLE th, int hand
  * out, and leaves nothing.  Virtual clock: the timeout runs in virtual time. */
 static void test_timeout_virtual(void)
 {
-    int tasks0 = task_count(), handles0 = live_tracking_handles();
+    int tasks0 = test_task_count(), handles0 = live_tracking_handles();
     HANDLE dev = open_dev("sim:clock=virtual,seed=11,read_ns=5000");
     WINUSB_INTERFACE_HANDLE ih = init(dev);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "halt_ms=5000"));
@@ -145,7 +130,7 @@ static void test_timeout_virtual(void)
  * sampler thread: the timeout (about 2 s) must leave none. */
 static void test_timeout_real(void)
 {
-    int tasks0 = task_count(), handles0 = live_tracking_handles();
+    int tasks0 = test_task_count(), handles0 = live_tracking_handles();
     HANDLE dev = open_dev("sim:seed=12,read_ns=5000");
     WINUSB_INTERFACE_HANDLE ih = init(dev);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "halt_ms=4000"));
@@ -160,16 +145,16 @@ static void test_timeout_real(void)
     check_nothing_left("timeout (real clock)", dev, th, handles0, tasks0);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "reset")); /* the counter runs again */
     CHECK(start(ih, FALSE, &th) && th != NULL);
-    CHECK_EQ(task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count(), tasks0 + 1);
     CHECK_SUCCEEDS(WinUsb_Free(ih)); /* stops it */
-    CHECK_EQ(task_count(), tasks0);
+    CHECK_EQ(test_task_count(), tasks0);
     CHECK_SUCCEEDS(usbts_close(dev));
 }
 
 /* Unplugged before any Start, and unplugged under a running tracker. */
 static void test_unplug(void)
 {
-    int tasks0 = task_count(), handles0 = live_tracking_handles();
+    int tasks0 = test_task_count(), handles0 = live_tracking_handles();
     HANDLE dev = open_dev("sim:seed=13");
     WINUSB_INTERFACE_HANDLE ih = init(dev);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "unplug"));
@@ -183,7 +168,7 @@ static void test_unplug(void)
     ih = init(dev);
     HANDLE live;
     CHECK(start(ih, TRUE, &live) && live != NULL);
-    CHECK_EQ(task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count(), tasks0 + 1);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "unplug"));
     SetLastError(0);
     CHECK(!start(ih, TRUE, &th) && GetLastError() == ERROR_DEVICE_NOT_CONNECTED);
@@ -200,7 +185,7 @@ static void test_unplug(void)
 /* Every allocation and thread creation a Start makes, failed in turn. */
 static void test_start_alloc_failures(BOOLEAN tolerable)
 {
-    int tasks0 = task_count(), handles0 = live_tracking_handles();
+    int tasks0 = test_task_count(), handles0 = live_tracking_handles();
     HANDLE dev = open_dev("sim:seed=15");
     WINUSB_INTERFACE_HANDLE ih = init(dev);
     int failures = 0;
@@ -215,7 +200,7 @@ static void test_start_alloc_failures(BOOLEAN tolerable)
         if (pending > 0) {
             /* Passed every check: the walk is complete. */
             CHECK_MSG(ok && th != NULL, "Start with no failure injected succeeds: %s", usbts_last_error_message());
-            CHECK_EQ(task_count(), tasks0 + 1);
+            CHECK_EQ(test_task_count(), tasks0 + 1);
             CHECK_SUCCEEDS(stop(ih, th));
             break;
         }
@@ -234,10 +219,10 @@ static void test_start_alloc_failures(BOOLEAN tolerable)
     CHECK(start(ih, tolerable, &b)); /* the thread is running already: nothing to allocate */
     CHECK_EQ(usbts_failpoint_pending(), 1);
     usbts_failpoint_arm(0);
-    CHECK_EQ(task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count(), tasks0 + 1);
     CHECK_SUCCEEDS(stop(ih, a));
     CHECK_SUCCEEDS(stop(ih, b));
-    CHECK_EQ(task_count(), tasks0);
+    CHECK_EQ(test_task_count(), tasks0);
     CHECK_SUCCEEDS(WinUsb_Free(ih));
     CHECK_SUCCEEDS(usbts_close(dev));
     printf("Start (tolerable %d): %d injected failures, each left nothing behind\n", tolerable, failures);
@@ -277,7 +262,7 @@ static void test_open_alloc_failures(const char *spec)
 
 int main(void)
 {
-    int tasks0 = task_count();
+    int tasks0 = test_task_count();
     CHECK(tasks0 >= 1);
     test_open_alloc_failures("sim");
     test_open_alloc_failures("sim:clock=virtual");
@@ -289,6 +274,6 @@ int main(void)
     CHECK_EQ(live_devices(), 0);
     CHECK_EQ(live_tracking_handles(), 0);
     CHECK_EQ(live_trackers(), 0);
-    CHECK_EQ(task_count(), tasks0);
+    CHECK_EQ(test_task_count(), tasks0);
     return test_finish();
 }

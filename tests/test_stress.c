@@ -108,20 +108,6 @@ static void pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static int task_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 static HANDLE open_sim(unsigned long long *seed)
 {
     char spec[96];
@@ -335,7 +321,7 @@ int main(void)
     pthread_t warm;
     if (pthread_create(&warm, NULL, nothing, NULL) == 0)
         pthread_join(warm, NULL);
-    int tasks0 = task_count();
+    int tasks0 = test_task_count();
     CHECK(tasks0 >= 1);
 
     unsigned long long seed = 12345;
@@ -381,7 +367,7 @@ int main(void)
         q.TimeTrackingHandle = atomic_load(&trs[k]);
         CHECK_FAILS_WITH(WinUsb_GetCurrentFrameNumberAndQpc(atomic_load(&tr_owner[k]), &q), ERROR_INVALID_HANDLE);
     }
-    int tasks1 = task_count(), samplers_left = sampler_threads();
+    int tasks1 = test_task_count(), samplers_left = sampler_threads();
 
     long total = 0;
     printf("%-22s %9s", "operation", "ok");

@@ -24,6 +24,9 @@ void test_report(int ok, const char *file, int line, const char *fmt, ...)
     ;
 int test_finish(void);
 
+/* Threads in this process now (/proc/self/task), or -1. */
+int test_task_count(void);
+
 #ifdef __cplusplus
 }
 #endif
