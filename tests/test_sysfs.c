@@ -210,6 +210,12 @@ static void test_lookup(void)
         UCHAR speed = 0;
         ULONG len = 1;
         CHECK(WinUsb_QueryDeviceInformation(ih, DEVICE_SPEED, &len, &speed) && speed == cases[i].speed);
+        /* Without tracking, the frame number is one read of the register
+         * (debugfs here: the fixture has no BAR file); it stands at 0x1a2b. */
+        ULONG frame = 0;
+        LARGE_INTEGER stamp;
+        CHECK_SUCCEEDS(WinUsb_GetCurrentFrameNumber(ih, &frame, &stamp));
+        CHECK_MSG(frame == 0x1a2b >> 3, "frame %lu", (unsigned long)frame);
         CHECK(usbts_close(d));
     }
     check_open_fails("1:9", ERROR_FILE_NOT_FOUND, "1:9");

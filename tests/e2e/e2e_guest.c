@@ -192,6 +192,28 @@ int main(int argc, char **argv)
         }
     }
 
+    /* ---- without tracking, the frame number is one register read ---- */
+    {
+        HANDLE d = usbts_open("0627:0001");
+        WINUSB_INTERFACE_HANDLE ih;
+        ULONG f1 = 0, f2 = 0;
+        LARGE_INTEGER t1, t2;
+        if (d == INVALID_HANDLE_VALUE || !WinUsb_Initialize(d, &ih) || !WinUsb_GetCurrentFrameNumber(ih, &f1, &t1)) {
+            fail("GetCurrentFrameNumber without tracking");
+        } else {
+            sleep_ms(100);
+            if (!WinUsb_GetCurrentFrameNumber(ih, &f2, &t2))
+                fail("second GetCurrentFrameNumber");
+            double ms = (double)(t2.QuadPart - t1.QuadPart) / 1e4;
+            long long moved = (long long)(f2 - f1);
+            if (llabs(moved - (long long)(ms + 0.5)) > 2)
+                fail("the frame moved by %lld in %.1f ms", moved, ms);
+            printf("E2E GetCurrentFrameNumber without tracking: %lld frames in %.1f ms\n", moved, ms);
+        }
+        if (d != INVALID_HANDLE_VALUE)
+            usbts_close(d);
+    }
+
     /* ---- track the keyboard (by vid:pid) and the tablet (by usbfs path) ---- */
     struct opened kbd, tab;
     char tab_spec[64];
