@@ -310,6 +310,15 @@ static void test_sources(void)
     use_tree("ehci");
     check_start("3:2", ERROR_NOT_SUPPORTED, NULL, "ehci-pci");
 
+    /* Nor has a virtual one, which is not even on PCI. */
+    use_tree("vhci");
+    check_start("3:2", ERROR_NOT_SUPPORTED, NULL, "vhci_hcd");
+    HANDLE vd = usbts_open("0781:5567");
+    USBTS_DEVICE_INFO vdi;
+    CHECK(vd != INVALID_HANDLE_VALUE && usbts_get_device_info(vd, &vdi) && strcmp(vdi.Controller, "vhci_hcd.0") == 0 &&
+          strcmp(vdi.Driver, "vhci_hcd") == 0);
+    usbts_close(vd);
+
     /* debugfs not mounted: the fix is named. */
     use_tree("no-debugfs");
     setenv("USBTS_SOURCE", "debugfs", 1);
