@@ -109,6 +109,32 @@ static bool controller_of_bus(unsigned bus, char *ctl, size_t ctl_len, char *drv
     return true;
 }
 
+/* The identity of the controller's current binding: the inode of its
+ * lowest-numbered root hub (an xHCI controller has one per speed, USB 2 and
+ * USB 3; both are recreated when the driver is rebound, the controller's own
+ * directory is not). */
+static bool controller_instance(unsigned bus, uint64_t *ino)
+{
+    char dir[PATH_MAX], path[96];
+    snprintf(path, sizeof path, "/sys/bus/usb/devices/usb%u/..", bus);
+    if (!full_path(dir, path))
+        return false;
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    unsigned lowest = bus;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t n;
+        if (strncmp(e->d_name, "usb", 3) == 0 && usbts_parse_uint_attr(e->d_name + 3, strlen(e->d_name + 3), 10, 999, &n) &&
+            n > 0 && n < lowest)
+            lowest = (unsigned)n;
+    }
+    closedir(d);
+    snprintf(path, sizeof path, "/sys/bus/usb/devices/usb%u", lowest);
+    return inode_of(path, ino);
+}
+
 /* ---- finding a device -------------------------------------------------------- */
 
 struct found {
@@ -226,9 +252,7 @@ DWORD usbts_backend_open(const struct usbts_devspec *spec, struct usbts_realdev 
         out->speed = HighSpeed;
     snprintf(path, sizeof path, "/sys/bus/usb/devices/%s", f.name);
     uint64_t hub_ino = 0;
-    char hub[32];
-    snprintf(hub, sizeof hub, "/sys/bus/usb/devices/usb%u", f.bus);
-    if (!inode_of(path, &out->sysfs_ino) || !inode_of(hub, &hub_ino)) {
+    if (!inode_of(path, &out->sysfs_ino) || !controller_instance(f.bus, &hub_ino)) {
         snprintf(msg, msglen, "USB device %u:%u went away while being opened", f.bus, f.dev);
         return ERROR_FILE_NOT_FOUND;
     }

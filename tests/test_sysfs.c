@@ -219,7 +219,7 @@ static void test_lookup(void)
         CHECK(usbts_close(d));
     }
     check_open_fails("1:9", ERROR_FILE_NOT_FOUND, "1:9");
-    check_open_fails("2:1", ERROR_FILE_NOT_FOUND, "lsusb");
+    check_open_fails("3:1", ERROR_FILE_NOT_FOUND, "lsusb");
     check_open_fails("/dev/bus/usb/001/009", ERROR_FILE_NOT_FOUND, "/dev/bus/usb/001/009");
     check_open_fails("dead:beef", ERROR_FILE_NOT_FOUND, "dead:beef");
 
@@ -346,6 +346,33 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* Devices on the USB 2 and the USB 3 bus of one xHCI controller share its
+ * tracker: one sampler, one generation. */
+static void test_shared_controller(void)
+{
+    use_tree("xhci");
+    HANDLE d1 = usbts_open("1:2"), d2 = usbts_open("2:2");
+    CHECK(d1 != INVALID_HANDLE_VALUE && d2 != INVALID_HANDLE_VALUE);
+    WINUSB_INTERFACE_HANDLE i1, i2;
+    CHECK_SUCCEEDS(WinUsb_Initialize(d1, &i1));
+    CHECK_SUCCEEDS(WinUsb_Initialize(d2, &i2));
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s1 = {NULL, TRUE}, s2 = {NULL, TRUE};
+    CHECK_SUCCEEDS(WinUsb_StartTrackingForTimeSync(i1, &s1));
+    CHECK_SUCCEEDS(WinUsb_StartTrackingForTimeSync(i2, &s2));
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q1, q2;
+    memset(&q1, 0, sizeof q1);
+    memset(&q2, 0, sizeof q2);
+    q1.TimeTrackingHandle = s1.TimeTrackingHandle;
+    q2.TimeTrackingHandle = s2.TimeTrackingHandle;
+    CHECK(WinUsb_GetCurrentFrameNumberAndQpc(i1, &q1) && WinUsb_GetCurrentFrameNumberAndQpc(i2, &q2));
+    CHECK_MSG(q1.CurrentGenerationID == q2.CurrentGenerationID, "generations %u and %u",
+              (unsigned)q1.CurrentGenerationID, (unsigned)q2.CurrentGenerationID);
+    USBTS_TRACKING_STATS t1, t2;
+    CHECK(usbts_get_tracking_stats(d1, &t1) && usbts_get_tracking_stats(d2, &t2));
+    CHECK(t1.Reads > 0 && t1.Sampling && t2.Sampling);
+    CHECK(usbts_close(d1) && usbts_close(d2));
 }
 
 /* Deauthorized, or gone from sysfs: every call 100 ms later says so. */
@@ -533,10 +560,11 @@ static void test_list(void)
     struct usbts_usbdev_info dev[8];
     int nctl, ndev;
     CHECK(usbts_backend_list(ctl, 4, &nctl, dev, 8, &ndev) == 0);
-    CHECK_EQ(nctl, 1);
-    CHECK_EQ(ndev, 4); /* the root hub and three devices; interfaces are not devices */
-    CHECK(strcmp(ctl[0].pci, "0000:00:04.0") == 0 && strcmp(ctl[0].driver, "xhci_hcd") == 0 && ctl[0].mmio_ok &&
-          ctl[0].debugfs_ok && ctl[0].bus == 1);
+    CHECK_EQ(nctl, 2); /* one controller, a row per root hub (USB 2 and USB 3) */
+    CHECK_EQ(ndev, 6); /* two root hubs and four devices; interfaces are not devices */
+    for (int i = 0; i < nctl && i < 4; i++)
+        CHECK(strcmp(ctl[i].pci, "0000:00:04.0") == 0 && strcmp(ctl[i].driver, "xhci_hcd") == 0 && ctl[i].mmio_ok &&
+              ctl[i].debugfs_ok && (ctl[i].bus == 1 || ctl[i].bus == 2));
     use_tree("ehci");
     CHECK(usbts_backend_list(ctl, 4, &nctl, dev, 8, &ndev) == 0);
     CHECK(nctl == 1 && !ctl[0].mmio_ok && !ctl[0].debugfs_ok && strstr(ctl[0].why, "ehci-pci"));
@@ -553,6 +581,7 @@ int main(void)
     test_parsers();
     test_lookup();
     test_sources();
+    test_shared_controller();
     test_removal();
     test_privilege();
     test_hygiene();
