@@ -37,7 +37,7 @@ run: build
 
 # A skipped test (the QEMU end-to-end test without QEMU or a kernel) says why.
 check-plain: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS); rc=$$?; \
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS); rc=$$?; \
 		grep -h '^SKIP: ' Testing/Temporary/LastTest*.log 2>/dev/null | sort -u; exit $$rc
 
 check-asan: build-asan
