@@ -258,7 +258,9 @@ DWORD usbts_backend_open(const struct usbts_devspec *spec, struct usbts_realdev 
     }
     snprintf(out->tracker_key, sizeof out->tracker_key, "%s#%llu", out->controller, (unsigned long long)hub_ino);
 
-    /* Held open so that removal shows; read-only is enough for asking. */
+    /* Held open so that removal shows: usbfs answers ENODEV once the device
+     * is gone.  Its ioctls need write access; where only reading is allowed
+     * the descriptor still pins the device and sysfs still shows removal. */
     snprintf(out->usbfs_path, sizeof out->usbfs_path, "/dev/bus/usb/%03u/%03u", f.bus, f.dev);
     if (!full_path(path, out->usbfs_path))
         return ERROR_FILE_NOT_FOUND;
