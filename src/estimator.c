@@ -35,6 +35,7 @@
 #define CADENCE_NS 20000000        /* steady state: a capture every 20 ms */
 #define FAST_CADENCE_NS 2000000    /* converging, or confirming a suspect capture */
 #define FAST_CAPTURES 25
+#define SURPRISE_CAPTURES 8        /* fast captures after one the fit did not expect */
 #define STOP_NS 312500.0           /* 2.5 microframes without a change: halted */
 #define PROBE_NS 450000            /* a search burst: more than three microframes */
 #define STOPPED_PROBE_NS 2000000
@@ -307,6 +308,13 @@ static void score_windows(struct usbts_est *e, const struct usbts_est_capture *c
 
 static void accept_capture(struct usbts_est *e, const struct usbts_est_capture *c)
 {
+    /* A capture well outside what the fit expected means the rate has just
+     * changed: look again soon, so the windows are re-scored within
+     * milliseconds rather than over several steady-state periods. */
+    if (e->fast_left > 0)
+        e->fast_left--;
+    if (e->have_fit && fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) > fit_bound(e, c->mf) + K * c->sd_ns)
+        e->fast_left = SURPRISE_CAPTURES;
     score_windows(e, c);
     push_capture(e, c);
     refit(e);
@@ -448,7 +456,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
         p->deadline_ns = p->start_ns + 1000;
         p->max_reads = 2;
     } else {
-        bool fast = e->pending_count > 0 || e->cap_count < FAST_CAPTURES;
+        bool fast = e->pending_count > 0 || e->cap_count < FAST_CAPTURES || e->fast_left > 0;
         int64_t when = e->cap_count > 0 ? e->last_capture_ns + (fast ? FAST_CADENCE_NS : CADENCE_NS) : now;
         if (when < now)
             when = now;

@@ -104,6 +104,7 @@ struct usbts_est {
     struct usbts_est_capture pending[2];
     int32_t pending_count;
     /* statistics the bound is made of */
+    int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     double bracket_ns;       /* low quantile of read brackets */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];
