@@ -18,26 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "usbtimesync/usbtimesync.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 /* ---- the contenders ------------------------------------------------------- */
 
@@ -122,10 +104,10 @@ struct contender {
 
 static double batch_ns(void (*fn)(void), int n)
 {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < n; i++)
         fn();
-    return (now_s() - t0) * 1e9 / n;
+    return (bench_now_s() - t0) * 1e9 / n;
 }
 
 /* ---- two threads ---------------------------------------------------------------- */
@@ -138,13 +120,13 @@ static void *query_thread(void *arg)
     while (!atomic_load(&go)) {
     }
     long long n = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (!atomic_load(&stop_threads)) {
         for (int i = 0; i < 1000; i++)
             do_query00();
         n += 1000;
     }
-    *rate = (double)n / (now_s() - t0);
+    *rate = (double)n / (bench_now_s() - t0);
     return NULL;
 }
 
@@ -256,19 +238,19 @@ int main(int argc, char **argv)
     double starts[50];
     for (int i = 0; i < 50; i++) {
         USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (!WinUsb_StartTrackingForTimeSync(ih, &s)) {
             fprintf(stderr, "latency: Start: %s\n", usbts_last_error_message());
             return 1;
         }
-        starts[i] = (now_s() - t0) * 1e3;
+        starts[i] = (bench_now_s() - t0) * 1e3;
         USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {s.TimeTrackingHandle};
         WinUsb_StopTrackingForTimeSync(ih, &p);
     }
     double start_max = 0;
     for (int i = 0; i < 50; i++)
         start_max = starts[i] > start_max ? starts[i] : start_max;
-    double start_med = median(starts, 50);
+    double start_med = bench_median(starts, 50);
     int tasks_after_stops = list_tasks(tids, 64);
 
     USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
@@ -301,7 +283,7 @@ int main(int argc, char **argv)
             c[k].ns[r] = batch_ns(c[k].fn, c[k].batch);
     double med[8];
     for (int k = 0; k < nc; k++)
-        med[k] = median(c[k].ns, rounds);
+        med[k] = bench_median(c[k].ns, rounds);
 
     /* Two threads querying at once against one thread alone. */
     double r1[2], r2[2];
@@ -317,10 +299,10 @@ int main(int argc, char **argv)
             sampler = now_tids[i];
     double cpu0 = task_cpu_ns(sampler);
     long sw0 = task_wakeups(sampler);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     struct timespec ss = {(time_t)sampler_seconds, (long)((sampler_seconds - (double)(time_t)sampler_seconds) * 1e9)};
     nanosleep(&ss, NULL);
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     double share = (task_cpu_ns(sampler) - cpu0) / (wall * 1e9);
     double sampler_wakeups = (double)(task_wakeups(sampler) - sw0) / wall;
 

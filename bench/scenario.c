@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchutil.h"
 #include "usbtimesync/usbtimesync.h"
 
 #define MS 1000000LL
@@ -50,17 +51,11 @@ static void push(struct series *s, double x)
     s->v[s->n++] = x;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double quantile(struct series *s, double q)
 {
     if (s->n == 0)
         return NAN;
-    qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_double);
+    qsort(s->v, (size_t)s->n, sizeof *s->v, bench_cmp_double);
     long long i = (long long)ceil(q * (double)s->n) - 1;
     if (i < 0)
         i = 0;

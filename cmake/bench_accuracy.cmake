@@ -1,6 +1,7 @@
-# The accuracy scenarios: a small library shared by bench/accuracy (tables)
-# and the scenario ctest (assertions on SPEC §6's targets, in virtual time).
-add_library(usbts_scenario STATIC ${CMAKE_SOURCE_DIR}/bench/scenario.c)
+# The accuracy scenarios and the benchmarks' helpers: a small library shared
+# by bench/accuracy (tables), bench/latency, `usbtimesync bench` and the
+# scenario ctest (assertions on SPEC §6's targets, in virtual time).
+add_library(usbts_scenario STATIC ${CMAKE_SOURCE_DIR}/bench/scenario.c ${CMAKE_SOURCE_DIR}/bench/benchutil.c)
 target_include_directories(usbts_scenario PUBLIC ${CMAKE_SOURCE_DIR}/bench)
 target_link_libraries(usbts_scenario PUBLIC usbtimesync_static m)
 

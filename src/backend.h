@@ -76,8 +76,4 @@ int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl
  * root).  Not thread-safe: call it before opening anything. */
 void usbts_backend_set_root(const char *root);
 
-/* The source USBTS_SOURCE asks for: 0 automatic, 1 mmio, 2 debugfs, -1 a
- * value that is none of those. */
-int usbts_backend_source_choice(const char *env);
-
 #endif

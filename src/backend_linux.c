@@ -333,7 +333,9 @@ static const struct {
 };
 #define NSOURCES ((int)(sizeof real_sources / sizeof real_sources[0]))
 
-int usbts_backend_source_choice(const char *env)
+/* The source USBTS_SOURCE asks for: 0 automatic, i + 1 real_sources[i], -1
+ * a value that names none. */
+static int source_choice(const char *env)
 {
     if (!env || !*env || strcmp(env, "auto") == 0)
         return 0;
@@ -366,7 +368,7 @@ DWORD usbts_backend_source_open(const struct usbts_realdev *d, struct usbts_host
         return ERROR_NOT_SUPPORTED;
     }
     const char *env = getenv("USBTS_SOURCE");
-    int choice = usbts_backend_source_choice(env);
+    int choice = source_choice(env);
     if (choice < 0) {
         snprintf(msg, msglen, "USBTS_SOURCE=%.32s is not a frame-clock source: use mmio or debugfs, or unset it", env);
         return ERROR_INVALID_PARAMETER;

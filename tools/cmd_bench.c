@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "cli.h"
 #include "scenario.h"
 #include "svg.h"
@@ -30,19 +31,6 @@ static void usage(FILE *f)
             cli_prog);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Query and clock_gettime, interleaved batch by batch; medians. */
 static bool latency(int rounds, double *query_ns, double *clock_ns)
 {
@@ -57,27 +45,25 @@ static bool latency(int rounds, double *query_ns, double *clock_ns)
     double *qv = malloc(sizeof(double) * (size_t)rounds), *cv = malloc(sizeof(double) * (size_t)rounds);
     volatile long long sink = 0;
     for (int r = 0; r < rounds && qv && cv; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         for (int i = 0; i < 10000; i++) {
             WinUsb_GetCurrentFrameNumberAndQpc(ih, &q);
             sink += q.CurrentQueryPerformanceCounter.QuadPart;
         }
-        double t1 = now_s();
+        double t1 = bench_now_s();
         for (int i = 0; i < 10000; i++) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             sink += ts.tv_nsec;
         }
-        double t2 = now_s();
+        double t2 = bench_now_s();
         qv[r] = (t1 - t0) * 1e5;
         cv[r] = (t2 - t1) * 1e5;
     }
     bool ok = qv && cv;
     if (ok) {
-        qsort(qv, (size_t)rounds, sizeof *qv, cmp_double);
-        qsort(cv, (size_t)rounds, sizeof *cv, cmp_double);
-        *query_ns = qv[rounds / 2];
-        *clock_ns = cv[rounds / 2];
+        *query_ns = bench_median(qv, rounds);
+        *clock_ns = bench_median(cv, rounds);
     }
     free(qv);
     free(cv);
