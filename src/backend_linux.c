@@ -448,7 +448,17 @@ int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl
             memset(c, 0, sizeof *c);
             c->bus = (int)f.bus;
             if (controller_of_bus(f.bus, c->pci, sizeof c->pci, c->driver, sizeof c->driver)) {
-                probe_sources(c);
+                /* An xHCI controller has a root hub per speed: probe it once. */
+                int same = 0;
+                while (same < *nctl && strcmp(ctl[same].pci, c->pci) != 0)
+                    same++;
+                if (same < *nctl) {
+                    c->mmio_ok = ctl[same].mmio_ok;
+                    c->debugfs_ok = ctl[same].debugfs_ok;
+                    memcpy(c->why, ctl[same].why, sizeof c->why);
+                } else {
+                    probe_sources(c);
+                }
                 (*nctl)++;
             }
         }
