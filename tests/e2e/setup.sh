@@ -16,6 +16,7 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x insmod >/dev/null || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+command -v xz >/dev/null || need+=(xz-utils) # kernels whose modules are .ko.xz
 if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update
     $SUDO apt-get install -y --no-install-recommends "${need[@]}"
