@@ -7,11 +7,12 @@
  * Tracks the keyboard through usbfs with the source the library chooses by
  * itself, and checks: that source is the expected one; frames advance at
  * 1000/s within 1000 ppm of CLOCK_MONOTONIC over 2.5 s (plus what the
- * clock reads around the first and last query leave uncertain); frame times are
- * monotonic; a bound is reported; QueryPerformanceCounter is
- * CLOCK_MONOTONIC / 100.  Then deauthorizes the keyboard (its calls must
- * fail with ERROR_DEVICE_NOT_CONNECTED, the tablet's keep working), unbinds
- * and rebinds xhci_hcd (the tablet's calls fail; a new open works under a
+ * clock reads bracketing the queries at each end leave uncertain), and every
+ * query's microframe lies on that line; frame times are monotonic; a bound
+ * is reported; QueryPerformanceCounter is CLOCK_MONOTONIC / 100.  Then
+ * deauthorizes the keyboard (its calls must fail with
+ * ERROR_DEVICE_NOT_CONNECTED, the tablet's keep working), unbinds and
+ * rebinds xhci_hcd (the tablet's calls fail; a new open works under a
  * new generation).  Prints "E2E RESULT ..." with the figures, then
  * "E2E PASS" or "E2E FAIL: why"; exits 0 on a pass.
  */
