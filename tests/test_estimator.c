@@ -161,13 +161,20 @@ static void gen_init(struct gen *g, double drift_ppm, double w, double latch, ui
     g->rng = seed * 2654435761u + 1;
 }
 
+/* An estimator that has followed a generator with 500 ns reads for 2 s: where
+ * most tests below start from. */
+static void settled(struct usbts_est *e, struct gen *g, double drift_ppm, double latch, uint64_t seed)
+{
+    usbts_est_init(e);
+    gen_init(g, drift_ppm, 500, latch, seed);
+    run(e, g, g->now + 2e9);
+}
+
 static void test_accuracy(double drift, double latch)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, drift, 500, latch, 11);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, drift, latch, 11);
     struct acc a = measure(&e, &g, 3e9);
     printf("drift %+5.0f ppm latch %.1f: p99 %4.0f ns, worst %4.0f ns, outside %d/%d\n", drift, latch, a.p99, a.worst,
            a.outside, a.n);
@@ -184,9 +191,7 @@ static void test_gap_of_five_wraps(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, 300, 500, 0.5, 12);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, 300, 0.5, 12);
     uint32_t epoch = e.epoch;
     struct usbts_model m0;
     CHECK(usbts_est_model(&e, &m0));
@@ -213,9 +218,7 @@ static void test_wild_sample(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, -200, 500, 0.5, 13);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, -200, 0.5, 13);
     uint32_t epoch = e.epoch;
     /* a fake boundary: two reads whose counter steps by one, 40 µs off the truth */
     usbts_est_burst_begin(&e);
@@ -236,9 +239,7 @@ static void test_all_preempted(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, 100, 500, 0.5, 14);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, 100, 0.5, 14);
     uint32_t epoch = e.epoch;
     struct usbts_est_stats before, after;
     usbts_est_get_stats(&e, &before);
@@ -256,9 +257,7 @@ static void test_counter_jump(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, 0, 500, 0.5, 15);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, 0, 0.5, 15);
     uint32_t epoch = e.epoch;
     double jump = g.now;
     g.t0 = g.now - 0.37 * g.period; /* reset: MFINDEX restarts near 0 at another phase */
@@ -279,9 +278,7 @@ static void test_halt(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, 0, 500, 0.5, 16);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, 0, 0.5, 16);
     uint32_t epoch = e.epoch;
     g.halt_from = g.now;
     g.halt_to = g.now + 100e6;
@@ -308,9 +305,7 @@ static void test_reset_then_halt(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, 0, 500, 0.5, 17);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, 0, 0.5, 17);
     uint32_t epoch = e.epoch;
     g.t0 = g.now - 3.37 * g.period; /* MFINDEX restarts: 3 now */
     g.halt_from = g.now + 0.5 * g.period;
@@ -348,9 +343,7 @@ static void test_rate_step(void)
 {
     struct usbts_est e;
     struct gen g;
-    usbts_est_init(&e);
-    gen_init(&g, 0, 500, 0.5, 17);
-    run(&e, &g, g.now + 2e9);
+    settled(&e, &g, 0, 0.5, 17);
     g.step_at = g.now;
     g.step_period = g.period / (1 + 200e-6);
     /* The first capture after the step is a surprise: the next ones come
