@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The two commands a newcomer runs:
 #   make run    build, then track a simulated controller for a few seconds
 #   make check  build, then run every test, plain and under ASan+UBSan

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/accuracy — the estimator's accuracy, per scenario, against the
  * simulator's truth and against two baselines on the same simulated timeline:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchutil.h — the small pieces every benchmark needs: a wall clock in
  * seconds and the median of a sample.  Shared by bench/accuracy,

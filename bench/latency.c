@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/latency — what a query costs, against a clock read measured in the
  * same run, and what tracking costs while nobody asks.

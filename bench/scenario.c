@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scenario.c — runs one accuracy scenario on the virtual-clock simulator and
  * measures our estimator and two baselines against the simulator's truth.

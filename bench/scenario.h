@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scenario.h — accuracy scenarios on the virtual-clock simulator.
  *

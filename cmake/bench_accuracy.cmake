@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The accuracy scenarios and the benchmarks' helpers: a small library shared
 # by bench/accuracy (tables), bench/latency, `usbtimesync bench` and the
 # scenario ctest (assertions on SPEC §6's targets, in virtual time).

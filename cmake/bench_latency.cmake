@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What a query costs against clock_gettime, and what tracking costs (label
 # bench: it prints ratios and fails only on functional facts, never on time).
 add_executable(bench_latency ${CMAKE_SOURCE_DIR}/bench/latency.c)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The query's instruction count under callgrind, kept under a ceiling
 # (measured ~295 per query with a virtual clock; valgrind and sanitizers
 # do not mix, so only in the plain build).

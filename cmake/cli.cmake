@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The command's `bench` runs the accuracy scenarios of bench/scenario.c.
 target_link_libraries(usbtimesync_cli PRIVATE usbts_scenario)
 target_include_directories(usbtimesync_cli PRIVATE ${CMAKE_SOURCE_DIR}/tools)

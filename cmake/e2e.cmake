@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The end-to-end test (label e2e): a statically linked guest program run
 # inside QEMU on Debian's kernel; tests/e2e/run.sh skips it (exit 77) with
 # the reason where QEMU, busybox or the kernel is missing.  Plain build only:

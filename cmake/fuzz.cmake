@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libFuzzer targets, fuzz/fuzz_*.c: only with -DUSBTS_FUZZ=ON and clang
 # (CC=clang cmake -S . -B build-fuzz -DUSBTS_FUZZ=ON; .ci/stage-fuzz and
 # `make fuzz` do that).  The targets compile the library's sources themselves,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Racing threads with injected faults: under ThreadSanitizer too (make check-tsan).
 set_tests_properties(test_stress PROPERTIES LABELS "unit;concurrency")
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sof_sync.c — device-to-host clock synchronisation the way firmware authors
  * do it, with usbtimesync.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_api.c — random call sequences, decoded from the input, over a pool of
  * valid, stale, foreign and garbage handles on virtual-clock simulated

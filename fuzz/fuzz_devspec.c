@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_devspec.c — the device-spec parser, and with it the simulator's key
  * parser: any byte string must parse or be refused with

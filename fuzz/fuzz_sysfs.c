@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_sysfs.c — the parsers of sysfs and debugfs text (sysfs_parse.h).
  * The first byte picks a parser (and its base, bound or level); the rest is

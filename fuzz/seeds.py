@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpora under fuzz/corpus/ from readable descriptions.
 
 The fuzz targets decode their input byte by byte; these seeds start them on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.h — real USB devices on Linux: resolving specs to usbfs devices,
  * finding their host controller through sysfs, and opening a frame-clock

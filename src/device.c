@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device.c — devices: usbts_open/usbts_close, device information, and the
  * simulated controller's native calls.  Also the registry's lock and slots.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * devspec.c — the device specs usbts_open() accepts, parsed strictly: a spec
  * that could mean two things, or nothing, is refused with a message rather

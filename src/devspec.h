@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * devspec.h — parsing the device specs usbts_open() accepts.  Pure: no I/O.
  */

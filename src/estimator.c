@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * estimator.c — from bracketed MFINDEX reads to a frame-clock model.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * estimator.h — the frame-clock estimator: pure math, samples in, model out.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "failpoint.h"
 
 _Atomic int usbts_failpoint_countdown;

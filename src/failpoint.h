@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * failpoint.h — allocation-failure injection, for the failure-atomicity tests.
  *

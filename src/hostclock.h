@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hostclock.h — the host clock a tracker measures against.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lasterror.c — per-thread last error, as Windows keeps it, plus a message
  * that names the cause and the fix (usbts_last_error_message()).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lasterror.h — the calling thread's last error code and message.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.h — the frame-clock model a tracker publishes and queries evaluate.
  *

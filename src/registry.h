@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registry.h — the live devices, interfaces and tracking handles.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.h — the simulated xHCI controller: a frame-clock source whose truth is
  * known, with a real (CLOCK_MONOTONIC) or virtual host clock.

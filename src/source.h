@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source.h — a frame-clock source: something that can read a host
  * controller's MFINDEX register, bracketed by host-clock reads.

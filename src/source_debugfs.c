@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source_debugfs.c — MFINDEX through the xhci driver's debugfs register dump.
  *

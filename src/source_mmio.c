@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * source_mmio.c — MFINDEX read straight from the xHCI controller's registers.
  *

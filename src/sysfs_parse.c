@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sysfs_parse.c — strict parsers for sysfs and debugfs text (see the header).
  */

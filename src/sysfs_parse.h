@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sysfs_parse.h — the text the kernel shows in sysfs and debugfs, parsed.
  *

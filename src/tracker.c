@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tracker.c — per-controller tracking: sampling schedule, sampler thread,
  * seqlock publication.  The estimator decides when and what to read; this file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * winusb.c — the WinUSB time-sync API: argument checks, last error, handles.
  *

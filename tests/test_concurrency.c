@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_concurrency.c — threads racing Query, Stop and Free on shared handles,
  * while the sampler thread publishes models.  Every call must succeed or fail

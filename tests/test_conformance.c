@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_conformance.c — one check per row of SPEC §3's behaviour table, with
  * the exact return value and error code.

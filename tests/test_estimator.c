@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_estimator.c — the pure estimator on synthetic read streams.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_failure_atomicity.c — a call that fails leaves nothing behind.
  *

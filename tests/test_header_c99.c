@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_header_c99.c — the public headers compile as C99 (built with
  * -std=c99), and the types have their Windows sizes and layouts. */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_header_cxx.cpp — the public headers compile as C++ and Windows-style
 // brace initialisation works, as in code ported from Windows.
 #include <cstddef>

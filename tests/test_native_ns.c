@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_native_ns.c — the nanosecond API: usbts_frame_to_ns and its inverse
  * usbts_ns_to_frame, against the simulator's truth, and their agreement with

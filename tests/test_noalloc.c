@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_noalloc.c — the query path allocates nothing.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stress.c — threads racing Start, Query, Stop, Initialize, Free, open
  * and close on shared handles of real-clock simulated controllers, while

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sysfs.c — the real-controller backend on fixture trees
  * (tests/fixtures/sysfs): the sysfs and debugfs parsers, device lookup by

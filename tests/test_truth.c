@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_truth.c — returned QPCs against the simulated controller's truth.
  *

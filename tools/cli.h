@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h — what the subcommands of the usbtimesync command share.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync bench — the estimator's accuracy scenarios (virtual time, so
  * independent of machine load) and what a query costs against a clock read.

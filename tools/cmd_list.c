@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync list — host controllers, their frame-clock sources, USB devices.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync track — follow a controller's frame clock, a line per interval.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync — the command-line tool: list, track, query, bench.
  */

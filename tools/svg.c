@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * svg.c — the SVG writer.  Nice ticks (1, 2, 5 x 10^k), optional log y axis,
  * categorical x axis for per-scenario plots.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * svg.h — a small, self-contained SVG line-plot writer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync/usbtimesync.h — the native API: opening devices, the simulated
  * controller, and nanosecond-precision frame times.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync/winusb.h — the WinUSB USB time-synchronization API for Linux.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Instructions per WinUsb_GetCurrentFrameNumberAndQpc under callgrind, kept
 # under a ceiling.  Instruction counts repeat exactly where wall time does not.
 #   ceiling.sh QUERY_LOOP_BINARY CEILING

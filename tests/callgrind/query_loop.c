@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * query_loop.c — runs a fixed number of queries inside one function, so that
  * callgrind (--toggle-collect=query_loop) counts exactly their instructions.

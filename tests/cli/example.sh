@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the build tree into a private prefix, then builds examples/sof_sync.c
 # against the installed library through pkg-config, and runs it.
 #   example.sh BUILD_DIR SOURCE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Drives the usbtimesync binary: output shapes, JSON lines, SVG plots read
 back against the figures the same run printed, and exit codes.
 

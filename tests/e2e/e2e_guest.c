@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * e2e_guest.c — runs inside a QEMU guest (real Debian kernel, qemu-xhci with
  * a USB keyboard and tablet), statically linked, as PID 1's child.

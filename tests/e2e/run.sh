@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The end-to-end test (ctest label e2e): boots Debian's kernel in QEMU with a
 # busybox initramfs and qemu-xhci carrying a USB keyboard and tablet, and
 # runs e2e_guest inside it twice: booted with iomem=relaxed (the library must

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what the end-to-end test needs and fetches Debian's kernel:
 # QEMU, busybox-static and cpio from apt; the kernel image package with
 # `apt-get download` (not installed: only vmlinuz and the four USB modules

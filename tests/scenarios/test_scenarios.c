@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_scenarios.c — SPEC §6's accuracy, honesty, wrap and recovery targets,
  * asserted in virtual time (deterministic) on the scenarios of bench/accuracy
