@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "page.h"
 #include "tracker.h"
 #include "usbtimesync/usbtimesync.h"
 
@@ -430,7 +431,7 @@ static void check_query(int t, const USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFO
     struct usbts_model m;
     if (!usbts_if_valid(ifs[trs[t].itf].h, &ii))
         FAIL("a live interface does not validate");
-    usbts_tracker_read_model(&usbts_tracker_pubs[atomic_load(&usbts_if_slots[ii].tracker)], &m);
+    usbts_tracker_read_model(&atomic_load(&usbts_dev_slots[atomic_load(&usbts_if_slots[ii].dev_idx)].page)->pub, &m);
     if (trace) {
         {
             fprintf(stderr,

@@ -14,12 +14,14 @@
 
 #include "lasterror.h"
 #include "model.h"
+#include "page.h"
 #include "registry.h"
 #include "tracker.h"
 #include "usbtimesync/usbtimesync.h"
 
 #define QPC_FREQUENCY 10000000 /* ticks per second: 100 ns each */
 #define QPC_TICK_NS 100
+#define ERROR_INVALID_DATA_PAGE 0xFFFF0001u /* internal: reported as ERROR_GEN_FAILURE */
 #define NS_TO_FRAME_RANGE ((int64_t)1000000 << 31) /* 2^31 frames, in ns */
 
 /* floor(a / b) for b > 0 */
@@ -91,7 +93,6 @@ BOOL WinUsb_Initialize(HANDLE device, PWINUSB_INTERFACE_HANDLE out)
     }
     struct usbts_if_slot *s = &usbts_if_slots[ii];
     atomic_store_explicit(&s->dev_idx, di, memory_order_relaxed);
-    atomic_store_explicit(&s->tracker, atomic_load(&usbts_dev_slots[di].tracker), memory_order_relaxed);
     uint64_t hv = usbts_handle_new(USBTS_HK_INTERFACE, (uint32_t)ii);
     atomic_store_explicit(&s->handle, hv, memory_order_release);
     usbts_registry_unlock();
@@ -161,9 +162,8 @@ BOOL WinUsb_StartTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_START_TRAC
         return usbts_fail(ERROR_NOT_ENOUGH_MEMORY, "too many tracking handles open at once (at most %d)",
                           USBTS_MAX_TRACKING);
     }
-    uint32_t tracker = atomic_load(&usbts_if_slots[ii].tracker);
     char msg[512] = "";
-    DWORD err = usbts_tracker_acquire(tracker, info->IsStartupDelayTolerable != FALSE, msg, sizeof msg);
+    DWORD err = usbts_dev_acquire_locked(di, info->IsStartupDelayTolerable != FALSE, msg, sizeof msg);
     if (err != ERROR_SUCCESS) {
         if (err == ERROR_DEVICE_NOT_CONNECTED)
             atomic_store(&usbts_dev_slots[di].unplugged, true);
@@ -172,7 +172,9 @@ BOOL WinUsb_StartTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_START_TRAC
     }
     struct usbts_tr_slot *s = &usbts_tr_slots[ti];
     atomic_store_explicit(&s->owner, (uint64_t)(uintptr_t)ih, memory_order_relaxed);
-    atomic_store_explicit(&s->tracker, tracker, memory_order_relaxed);
+    atomic_store_explicit(&s->dev_idx, di, memory_order_relaxed);
+    atomic_store_explicit(&s->page, atomic_load(&usbts_dev_slots[di].page), memory_order_relaxed);
+    atomic_store_explicit(&s->page_dev, atomic_load(&usbts_dev_slots[di].page_dev), memory_order_relaxed);
     uint64_t hv = usbts_handle_new(USBTS_HK_TRACKING, (uint32_t)ti);
     atomic_store_explicit(&s->handle, hv, memory_order_release);
     usbts_registry_unlock();
@@ -201,7 +203,6 @@ BOOL WinUsb_StopTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_STOP_TRACKI
 
 struct query {
     uint32_t ii, ti;
-    const struct usbts_tracker_pub *pub;
     struct usbts_model m;
     int64_t now;
 };
@@ -213,16 +214,29 @@ static inline DWORD query_begin(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct qu
     if (!usbts_if_valid(ih, &q->ii) || !usbts_tr_valid(th, ih, &q->ti))
         return ERROR_INVALID_HANDLE;
     uint32_t di = atomic_load_explicit(&usbts_if_slots[q->ii].dev_idx, memory_order_relaxed);
-    uint32_t tracker = atomic_load_explicit(&usbts_tr_slots[q->ti].tracker, memory_order_relaxed);
-    if (di >= USBTS_MAX_DEVICES || tracker >= USBTS_MAX_TRACKERS)
+    const struct usbts_page *page = atomic_load_explicit(&usbts_tr_slots[q->ti].page, memory_order_relaxed);
+    uint32_t page_dev = atomic_load_explicit(&usbts_tr_slots[q->ti].page_dev, memory_order_relaxed);
+    if (di >= USBTS_MAX_DEVICES || !page)
         return ERROR_INVALID_HANDLE; /* a slot recycled under us; re-validation would fail anyway */
-    q->pub = &usbts_tracker_pubs[tracker];
-    if (atomic_load_explicit(&usbts_dev_slots[di].unplugged, memory_order_relaxed) ||
-        atomic_load_explicit(&q->pub->gone, memory_order_relaxed))
+    if (atomic_load_explicit(&usbts_dev_slots[di].unplugged, memory_order_relaxed))
         return ERROR_DEVICE_NOT_CONNECTED;
-    usbts_tracker_read_model(q->pub, &q->m);
-    q->now = usbts_clock_now(&q->pub->clock);
-    return ERROR_SUCCESS;
+    /* The one seam: an in-process page or the daemon's, read the same way. */
+    switch (usbts_page_read(page, page_dev, &q->m, &q->now)) {
+    case USBTS_PAGE_OK:
+        return ERROR_SUCCESS;
+    case USBTS_PAGE_AGED:
+        usbts_dev_revive(); /* the daemon may be back, or may not know this process (fork) */
+        return ERROR_SUCCESS;
+    case USBTS_PAGE_GONE:
+        return ERROR_DEVICE_NOT_CONNECTED;
+    case USBTS_PAGE_STALE:
+        usbts_dev_revive();
+        return ERROR_GEN_FAILURE;
+    case USBTS_PAGE_NOMODEL:
+    default:
+        usbts_dev_revive();
+        return ERROR_INVALID_DATA_PAGE;
+    }
 }
 
 /* True when both handles are still the ones validated: everything read in
@@ -237,6 +251,13 @@ static BOOL query_error(DWORD err)
 {
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         return usbts_fail_msg(err, not_connected);
+    if (err == ERROR_GEN_FAILURE)
+        return usbts_fail_msg(err, "the daemon usbtimesyncd has not updated this controller's model for over 2 s "
+                                   "(stopped or killed?): its bound can no longer be trusted; restart it "
+                                   "(systemctl restart usbtimesyncd)");
+    if (err == ERROR_INVALID_DATA_PAGE)
+        return usbts_fail_msg(ERROR_GEN_FAILURE, "the daemon usbtimesyncd's page holds no usable model (it died "
+                                                 "inside an update, or has not sampled yet); restart it");
     return usbts_fail_msg(ERROR_INVALID_HANDLE, "InterfaceHandle or TimeTrackingHandle is not live (stopped, freed, "
                                                 "or from another interface)");
 }
@@ -364,10 +385,9 @@ BOOL WinUsb_GetCurrentFrameNumber(WINUSB_INTERFACE_HANDLE ih, PULONG frame, LARG
     uint32_t di;
     if (!lock_interface(ih, true, &ii, &di))
         return FALSE;
-    uint32_t tracker = atomic_load(&usbts_if_slots[ii].tracker);
     int64_t mf, t;
     char msg[512] = "";
-    DWORD err = usbts_tracker_read_now(tracker, &mf, &t, msg, sizeof msg);
+    DWORD err = usbts_dev_read_now_locked(di, &mf, &t, msg, sizeof msg);
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail_msg(err, msg);
