@@ -26,6 +26,8 @@ struct usbts_sim_params {
     double slew_ppm;      /* host-clock rate change ... */
     double slew_at_ms;    /* ... this long after creation (negative: never) */
     double wander_ppm;    /* amplitude of slow random wander of the frame-clock rate */
+    bool boot_anchored;   /* not a spec key: the daemon's sim counts from host time 0 (boot), so the
+                             same seed gives the same phase in a restarted daemon */
 };
 
 /* Defaults: clock=real, seed=1, drift 0, read_ns 500, no preemption,

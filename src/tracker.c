@@ -52,6 +52,7 @@ struct tracker {
     bool inherit;               /* an earlier writer's model to carry on (daemon restart) */
     struct usbts_model inherited;
     int64_t inherited_heartbeat_ns;
+    int64_t mf_offset;          /* added to the estimator's microframe count: continues an inherited one */
 };
 
 /* A tracker's page: its own slot here, unless the daemon gave it a mapped
@@ -121,18 +122,24 @@ static void heartbeat(uint32_t idx)
     atomic_store_explicit(&p->heartbeat_ns, usbts_clock_now(&p->pub.clock), memory_order_release);
 }
 
-/* Does the new model tell the same story as the inherited one?  Both
- * evaluated at the new model's reference: their difference must lie within
- * the old bound grown by ±1000 ppm of the old model's age plus the new bound. */
-static bool agrees(const struct usbts_model *old, int64_t old_heartbeat, const struct usbts_model *m)
+/* Does the new model tell the same story as the inherited one?  The new
+ * estimator counts microframes from its own first read: *offset (whole
+ * MFINDEX wraps) aligns its count with the old one.  Then both are evaluated
+ * at the new model's reference, and must differ by no more than the old
+ * bound grown by ±1000 ppm of the old model's age plus the new bound. */
+static bool agrees(const struct usbts_model *old, int64_t old_heartbeat, const struct usbts_model *m,
+                   int64_t *offset)
 {
     if (old->generation == 0 || old->period_fp == 0 || m->period_fp == 0)
         return false;
     int64_t t = m->ref_ns;
+    int64_t d = usbts_model_mf_at(old, t) - m->ref_mf + USBTS_MFINDEX_WRAP / 2;
+    int64_t wraps = d / USBTS_MFINDEX_WRAP - (d % USBTS_MFINDEX_WRAP < 0);
+    *offset = wraps * USBTS_MFINDEX_WRAP;
     int64_t age = t - old_heartbeat;
     if (age < 0)
         age = 0;
-    int64_t old_t = usbts_model_start_ns(old, m->ref_mf);
+    int64_t old_t = usbts_model_start_ns(old, m->ref_mf + *offset);
     int64_t diff = old_t > t ? old_t - t : t - old_t;
     int64_t allowed = usbts_model_bound_ns(old, t) + age / 1000 + m->bound0_ns;
     return diff <= allowed;
@@ -146,7 +153,9 @@ static void publish(uint32_t idx, struct tracker *t)
         return;
     if (t->inherit) {
         /* Carried on while it agrees; decided at the first capture. */
-        if (agrees(&t->inherited, t->inherited_heartbeat_ns, &m)) {
+        int64_t offset;
+        if (agrees(&t->inherited, t->inherited_heartbeat_ns, &m, &offset)) {
+            t->mf_offset = offset;
             t->generation = t->inherited.generation;
             t->last_epoch = m.generation;
             if (m.flags & USBTS_MODEL_CAPTURED)
@@ -161,6 +170,7 @@ static void publish(uint32_t idx, struct tracker *t)
         t->generation = usbts_new_generation();
     }
     m.generation = t->generation;
+    m.ref_mf += t->mf_offset;
     publish_model(PUB(idx), &m);
     heartbeat(idx);
 }
@@ -540,6 +550,7 @@ DWORD usbts_tracker_read_now(uint32_t idx, int64_t *mf, int64_t *t_ns, char *msg
             snprintf(msg, msglen, "the frame counter jumped; try again");
             err = ERROR_GEN_FAILURE;
         }
+        *mf += t->mf_offset;
         *t_ns = r.before_ns + (r.after_ns - r.before_ns) / 2;
     }
     pthread_mutex_unlock(&t->mu);
