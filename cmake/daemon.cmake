@@ -6,3 +6,11 @@ add_executable(usbtimesyncd ${USBTSD_SOURCES})
 target_include_directories(usbtimesyncd PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
 target_link_libraries(usbtimesyncd PRIVATE usbtimesync_static)
 install(TARGETS usbtimesyncd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+
+# The daemon's tests spawn it: they need its path and the fixture trees.
+if(TARGET test_daemon)
+  add_dependencies(test_daemon usbtimesyncd)
+  target_compile_definitions(test_daemon PRIVATE USBTSD_PATH="$<TARGET_FILE:usbtimesyncd>"
+                             USBTS_FIXTURES="${CMAKE_SOURCE_DIR}/tests/fixtures")
+  set_tests_properties(test_daemon PROPERTIES LABELS "unit;daemon")
+endif()

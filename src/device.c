@@ -84,8 +84,8 @@ bool usbts_dev_connected_locked(uint32_t dev_idx)
 {
     struct usbts_dev_slot *s = &usbts_dev_slots[dev_idx];
     const struct usbts_page *page = s->dev->page;
-    if (atomic_load(&s->unplugged) || atomic_load(&page->pub.gone) ||
-        (s->dev->page_dev < USBTS_PAGE_MAX_DEVICES && atomic_load(&page->devices[s->dev->page_dev].unplugged)))
+    if (atomic_load(&s->unplugged) || usbts_page_flag(&page->pub.gone) ||
+        (s->dev->page_dev < USBTS_PAGE_MAX_DEVICES && usbts_page_flag(&page->devices[s->dev->page_dev].unplugged)))
         return false;
     if (s->dev->real_open && !usbts_backend_present(&s->dev->real)) {
         atomic_store(&s->unplugged, true);

@@ -57,7 +57,7 @@ bool usbts_page_check(const void *bytes, size_t len, char *msg, size_t msglen)
         snprintf(msg, msglen, "the model page's flags 0x%x are not those of a daemon's page", (unsigned)p->flags);
         return false;
     }
-    if (atomic_load(&p->pub.clock.is_virtual)) {
+    if (usbts_page_flag(&p->pub.clock.is_virtual)) {
         snprintf(msg, msglen, "the model page claims a virtual clock: a daemon's page runs on CLOCK_MONOTONIC");
         return false;
     }
@@ -68,13 +68,19 @@ bool usbts_page_check(const void *bytes, size_t len, char *msg, size_t msglen)
     }
     struct usbts_model m;
     if (usbts_tracker_try_read_model(&p->pub, &m) && m.generation != 0) {
-        /* A real model maps a microframe to 125 µs ± 1000 ppm of host time. */
+        /* A real model maps a microframe to 125 µs ± 1000 ppm of host time
+         * (a stopped counter keeps its last period, with rate 0), and its
+         * reference lies within a year of now: values outside could only
+         * come from a corrupted page, and would overflow a query's sums. */
         double period = (double)m.period_fp / 4294967296.0;
-        if (!(m.flags & USBTS_MODEL_STOPPED) && (period < 124875.0 || period > 125125.0)) {
-            snprintf(msg, msglen, "the model page's microframe period %.1f ns cannot be right (125000 ± 125)", period);
+        double rate_period = m.rate_fp ? 18446744073709551616.0 / (double)m.rate_fp : 125000.0;
+        if (period < 124875.0 || period > 125125.0 || rate_period < 124875.0 || rate_period > 125125.0) {
+            snprintf(msg, msglen, "the model page's microframe period %.1f ns cannot be right (125000 ± 125)",
+                     period < 124875.0 || period > 125125.0 ? period : rate_period);
             return false;
         }
-        if (m.ref_ns < -((int64_t)1 << 62) || m.ref_ns > ((int64_t)1 << 62) || m.ref_mf < -((int64_t)1 << 60) ||
+        int64_t now = usbts_monotonic_ns(), year = (int64_t)1 << 55;
+        if (m.ref_ns < now - year || m.ref_ns > now + year || m.ref_mf < -((int64_t)1 << 60) ||
             m.ref_mf > ((int64_t)1 << 60) || m.bound_slope_fp > ((uint64_t)1 << 32) ||
             m.bound0_ns > ((int64_t)1 << 50)) {
             snprintf(msg, msglen, "the model page's reference or bound is out of any possible range: a corrupted page");

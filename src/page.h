@@ -83,6 +83,13 @@ enum usbts_page_state {
     USBTS_PAGE_NOMODEL, /* no model published (yet), or a writer died mid-update */
 };
 
+/* A flag of a page another process wrote, read as a byte: a corrupted page
+ * may hold any value there, and loading that as a bool is undefined. */
+static inline bool usbts_page_flag(const atomic_bool *b)
+{
+    return __atomic_load_n((const unsigned char *)b, __ATOMIC_RELAXED) != 0;
+}
+
 /* Fills an in-process page's header (static memory; not shared). */
 void usbts_page_init_local(struct usbts_page *p);
 
@@ -96,9 +103,9 @@ void usbts_page_init_local(struct usbts_page *p);
 static inline enum usbts_page_state usbts_page_read(const struct usbts_page *p, uint32_t dev, struct usbts_model *m,
                                                     int64_t *now)
 {
-    if (atomic_load_explicit(&p->pub.gone, memory_order_relaxed))
+    if (usbts_page_flag(&p->pub.gone))
         return USBTS_PAGE_GONE;
-    if (dev < USBTS_PAGE_MAX_DEVICES && atomic_load_explicit(&p->devices[dev].unplugged, memory_order_relaxed))
+    if (dev < USBTS_PAGE_MAX_DEVICES && usbts_page_flag(&p->devices[dev].unplugged))
         return USBTS_PAGE_GONE;
     if (!(p->flags & USBTS_PAGE_SHARED)) {
         usbts_tracker_read_model(&p->pub, m);
