@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "sim.h"
 #include "tracker.h"
+#include "unaligned.h"
 
 struct usbts_dev_slot usbts_dev_slots[USBTS_MAX_DEVICES];
 struct usbts_if_slot usbts_if_slots[USBTS_MAX_INTERFACES];
@@ -598,7 +599,7 @@ BOOL usbts_now_ns(HANDLE device, LONGLONG *ns)
     if (!usbts_dev_valid(device, &idx))
         return usbts_fail(ERROR_INVALID_HANDLE, "not an open device handle (closed already, or never opened)");
     const struct usbts_page *page = atomic_load_explicit(&usbts_dev_slots[idx].page, memory_order_relaxed);
-    *ns = usbts_clock_now(&page->pub.clock);
+    usbts_store_i64(ns, usbts_clock_now(&page->pub.clock));
     return TRUE;
 }
 
@@ -636,18 +637,18 @@ BOOL usbts_sim_read(HANDLE device, LONGLONG *before_ns, ULONG *mfindex, LONGLONG
         usbts_registry_unlock();
         if (err != ERROR_SUCCESS)
             return usbts_fail_msg(err, msg);
-        *before_ns = b;
-        *mfindex = mfi;
-        *after_ns = af;
+        usbts_store_i64(before_ns, b);
+        usbts_store_u32(mfindex, mfi);
+        usbts_store_i64(after_ns, af);
         return TRUE;
     }
     err = usbts_tracker_with_source(d->tracker, do_sim_read, &a);
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail(err, "the simulated controller is unplugged");
-    *before_ns = a.before;
-    *mfindex = a.mfindex;
-    *after_ns = a.after;
+    usbts_store_i64(before_ns, a.before);
+    usbts_store_u32(mfindex, a.mfindex);
+    usbts_store_i64(after_ns, a.after);
     return TRUE;
 }
 
@@ -705,14 +706,14 @@ BOOL usbts_sim_truth(HANDLE device, ULONG usb_frame, ULONG microframe, LONGLONG 
         usbts_registry_unlock();
         if (err != ERROR_SUCCESS)
             return usbts_fail_msg(err, msg);
-        *qpc_ns = ns;
+        usbts_store_i64(qpc_ns, ns);
         return TRUE;
     }
     err = usbts_tracker_with_source(d->tracker, do_sim_truth, &a);
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail(err, "no true time for frame %u microframe %u", (unsigned)usb_frame, (unsigned)microframe);
-    *qpc_ns = a.ns;
+    usbts_store_i64(qpc_ns, a.ns);
     return TRUE;
 }
 
