@@ -517,6 +517,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         e->value_since_ns = e->latest_before_ns;
     e->latest_low = r->mfindex & MASK;
     e->latest_before_ns = r->before_ns;
+    e->heartbeat_ns = r->after_ns;
     double w = width(r);
     bool pre = e->bracket_ns > 0 && preempted(e, w);
     note_bracket(e, w);
@@ -626,6 +627,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         return false;
     memset(out, 0, sizeof *out);
     out->generation = e->epoch;
+    out->heartbeat_ns = e->heartbeat_ns;
     double period = NOMINAL_NS, bound0, slope;
     if (e->stopped) {
         out->flags = USBTS_MODEL_STOPPED;

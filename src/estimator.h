@@ -91,6 +91,7 @@ struct usbts_est {
     uint32_t latest_low;      /* MFINDEX of the latest read ... */
     int64_t latest_before_ns; /* ... and when it began (0: no read yet) */
     int64_t value_since_ns;   /* the counter has shown latest_low since after this (0: unknown) */
+    int64_t heartbeat_ns;     /* when the latest read ended: the model's heartbeat */
     /* the last plan */
     int64_t plan_start_ns, plan_target_ns;
     uint32_t plan_target_low; /* MFINDEX of the microframe the burst aims to see begin */

@@ -72,15 +72,8 @@ static struct tracker *T(uint32_t idx)
 
 static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_model *m)
 {
-    uint64_t w[USBTS_MODEL_WORDS] = {
-        (uint64_t)m->generation | ((uint64_t)m->flags << 32),
-        (uint64_t)m->ref_ns,
-        (uint64_t)m->ref_mf,
-        m->period_fp,
-        m->rate_fp,
-        (uint64_t)m->bound0_ns,
-        m->bound_slope_fp,
-    };
+    uint64_t w[USBTS_MODEL_WORDS];
+    usbts_model_pack(m, w);
     uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed);
     atomic_store_explicit(&pub->seq, s + 1, memory_order_relaxed);
     /* Release stores: a reader that sees any new word also sees the odd
