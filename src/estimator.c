@@ -559,7 +559,9 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
             /* the latch lies in [before, after]: lateness explains the
              * counter when the read could have latched after the start */
             if ((double)r->after_ns >= (double)e->plan_target_ns - e->plan_target_unc) {
-                e->burst_missed = true;
+                /* (a preempted read is no evidence of a late wake-up: it
+                 * does not count towards the misses that bring a probe) */
+                e->burst_missed = !pre;
                 e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
                 return true;
             }

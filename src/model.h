@@ -101,6 +101,29 @@ static inline int64_t usbts_model_mf_at(const struct usbts_model *m, int64_t t)
     return m->ref_mf + (int64_t)(d >> 64);
 }
 
+/* The microframe in progress at host time t, exactly: *start_ns <= t and the
+ * next one starts after t, so the instant a microframe starts belongs to it
+ * (mf_at alone can name the previous one: rate_fp is 1/period rounded).  The
+ * candidate from rate_fp is off by at most one; its neighbours' starts
+ * differ from its own by period_fp, so checking them costs additions only. */
+static inline int64_t usbts_model_locate(const struct usbts_model *m, int64_t t, int64_t *start_ns)
+{
+    int64_t x = t - m->ref_ns;
+    int64_t k = (int64_t)(((__int128)x * (__int128)m->rate_fp) >> 64);
+    __int128 p = (__int128)k * (__int128)m->period_fp;
+    if (m->rate_fp) { /* a stopped counter stays at ref_mf */
+        if ((int64_t)(p >> 32) > x) {
+            k--;
+            p -= m->period_fp;
+        } else if ((int64_t)((p + m->period_fp) >> 32) <= x) {
+            k++;
+            p += m->period_fp;
+        }
+    }
+    *start_ns = m->ref_ns + (int64_t)(p >> 32);
+    return m->ref_mf + k;
+}
+
 /* The error bound of the model's answer for host time t, asked at host time
  * `now` (the rule above).  Saturates at INT64_MAX / 2. */
 static inline int64_t usbts_model_bound_ns(const struct usbts_model *m, int64_t t, int64_t now)

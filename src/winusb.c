@@ -273,8 +273,8 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
                           (unsigned)in_uf);
     }
 
-    int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
-    int64_t t_cur = usbts_model_start_ns(&q.m, mf_now);
+    int64_t t_cur;
+    int64_t mf_now = usbts_model_locate(&q.m, q.now, &t_cur);
     /* The bound grows with distance from the model's reference, so the value
      * farther from it has the larger one: evaluate it once, there. */
     int64_t t_far = t_cur;
@@ -348,8 +348,8 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     if (dist > NS_TO_FRAME_RANGE || dist < -NS_TO_FRAME_RANGE)
         return usbts_fail(ERROR_INVALID_PARAMETER,
                           "Ns lies more than 2^31 ms (24.8 days) from now: no 32-bit frame number names it");
-    int64_t mf = usbts_model_mf_at(&q.m, ns);
-    int64_t t = usbts_model_start_ns(&q.m, mf);
+    int64_t t;
+    int64_t mf = usbts_model_locate(&q.m, ns, &t);
     int64_t bound = usbts_model_bound_ns(&q.m, ns, q.now);
     if (!query_still_valid(ih, th, &q))
         return query_error(ERROR_INVALID_HANDLE, &q);
