@@ -45,6 +45,11 @@
 #define PRED_ALPHA 0.1
 #define WINDOW_SLACK 1.5          /* a longer window may score this much worse and still win */
 #define WANDER_FLOOR 0.02e-6       /* rate uncertainty floor: slow oscillator wander */
+#define GAP_NS 200000000          /* captures this far apart: the sampler stalled */
+#define SNAP_NS 500000000         /* a fit snapshot every 500 ms, 48 kept: 24 s of horizons */
+#define SNAP_MIN_HORIZON_NS 1e9   /* shorter horizons say little about wander beyond noise */
+#define WANDER_MARGIN 2.0         /* the estimate covers the worst horizon seen this much over */
+#define WANDER_HALF_LIFE_NS 60e9  /* a wander not seen again fades over minutes */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 
@@ -183,13 +188,65 @@ static double model_err2(const struct usbts_est *e)
     return v > 0 ? v : 0;
 }
 
+/* The bound's terms for the current fit (model.h): at distance d ns from
+ * the newest capture, b0 + d * (slope + d * wander). */
+static void bound_terms(const struct usbts_est *e, double *b0, double *slope)
+{
+    const struct usbts_est_fit *f = &e->fit;
+    *b0 = K * sqrt(f->var_a + model_err2(e)) + latch_term(e);
+    *slope = K * sqrt(f->var_b) / f->b + WANDER_FLOOR;
+}
+
 /* The error bound of the fitted time of microframe count mf. */
 static double fit_bound(const struct usbts_est *e, int64_t mf)
 {
-    const struct usbts_est_fit *f = &e->fit;
-    double x = (double)(mf - f->ref_mf);
-    double rate_sd = sqrt(f->var_b) / f->b + WANDER_FLOOR;
-    return K * sqrt(f->var_a + model_err2(e)) + latch_term(e) + K * rate_sd * fabs(x * f->b);
+    double b0, slope;
+    bound_terms(e, &b0, &slope);
+    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
+    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
+}
+
+/* ---- wander -------------------------------------------------------------------- */
+
+/* A fit's predictions seconds later show how fast the frame clock's rate
+ * wanders: the error beyond what the fit's own bound allowed, over the
+ * squared horizon, is the wander term that would have covered it.  The
+ * worst seen, with a margin, stands until it fades. */
+static void learn_wander(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    if (e->wander_at_ns && c->t_ns > e->wander_at_ns)
+        e->wander *= exp2(-(double)(c->t_ns - e->wander_at_ns) / WANDER_HALF_LIFE_NS);
+    e->wander_at_ns = c->t_ns;
+    for (int i = 0; i < e->snap_count; i++) {
+        const struct usbts_est_snap *s = &e->snap[i];
+        double h = (double)(c->t_ns - s->t_ns);
+        if (h < SNAP_MIN_HORIZON_NS)
+            continue;
+        double err = fabs((double)c->t_ns - (s->mf_t + (double)(c->mf - s->mf) * s->period));
+        double excess = err - (s->b0 + s->slope * h + K * c->sd_ns);
+        if (excess > 0 && WANDER_MARGIN * excess / (h * h) > e->wander)
+            e->wander = WANDER_MARGIN * excess / (h * h);
+    }
+    e->stats.wander_ppm_s = e->wander * 1e15;
+}
+
+static void take_snapshot(struct usbts_est *e)
+{
+    if (!e->have_fit)
+        return;
+    const struct usbts_est_snap *last =
+        e->snap_count ? &e->snap[(e->snap_head - 1 + USBTS_EST_NSNAP) % USBTS_EST_NSNAP] : NULL;
+    if (last && e->fit.ref_t - last->t_ns < SNAP_NS)
+        return;
+    struct usbts_est_snap *s = &e->snap[e->snap_head];
+    s->t_ns = e->fit.ref_t;
+    s->mf = e->fit.ref_mf;
+    s->mf_t = (double)e->fit.ref_t + e->fit.a;
+    s->period = e->fit.b;
+    bound_terms(e, &s->b0, &s->slope);
+    e->snap_head = (e->snap_head + 1) % USBTS_EST_NSNAP;
+    if (e->snap_count < USBTS_EST_NSNAP)
+        e->snap_count++;
 }
 
 static void refit(struct usbts_est *e)
@@ -211,6 +268,7 @@ static void refit(struct usbts_est *e)
             e->last_period_ns = e->fit.b;
         e->stats.rate_ppm = (NOMINAL_NS / e->fit.b - 1.0) * 1e6;
         e->stats.window = n;
+        take_snapshot(e);
     }
 }
 
@@ -249,6 +307,7 @@ static void clear_epoch(struct usbts_est *e)
     memset(e->pred_ewma, 0, sizeof e->pred_ewma);
     memset(e->pred_n, 0, sizeof e->pred_n);
     e->noise_ewma = 0;
+    e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
 }
 
 static void push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -314,8 +373,24 @@ static void accept_capture(struct usbts_est *e, const struct usbts_est_capture *
      * milliseconds rather than over several steady-state periods. */
     if (e->fast_left > 0)
         e->fast_left--;
-    if (e->have_fit && fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) > fit_bound(e, c->mf) + K * c->sd_ns)
+    bool surprise =
+        e->have_fit && fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) > fit_bound(e, c->mf) + K * c->sd_ns;
+    bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
+    if (surprise || gap)
         e->fast_left = SURPRISE_CAPTURES;
+    learn_wander(e, c);
+    if (gap) {
+        /* The first capture after a long gap (a stalled sampler): the rate
+         * may have moved since the data before it, every window's record
+         * was made before the gap and says nothing about now, and a long
+         * window would hold the new capture to the old rate with a bound
+         * that only knows the old data.  The shortest window, whose line
+         * runs from just before the gap to this capture, carries the rate
+         * across the gap; the windows compete afresh. */
+        memset(e->pred_ewma, 0, sizeof e->pred_ewma);
+        memset(e->pred_n, 0, sizeof e->pred_n);
+        e->win = 0;
+    }
     score_windows(e, c);
     push_capture(e, c);
     refit(e);
@@ -651,7 +726,13 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         return false;
     memset(out, 0, sizeof *out);
     out->generation = e->epoch;
+    /* The heartbeat vouches for the model, not just for the reading: reads
+     * that capture nothing for longer than a gap (every one preempted, or
+     * the first bursts after a stall) leave the model as old as its newest
+     * capture, and the reader's staleness rule must see that. */
     out->heartbeat_ns = e->heartbeat_ns;
+    if (!e->stopped && e->cap_count > 0 && e->heartbeat_ns > e->last_capture_ns + GAP_NS)
+        out->heartbeat_ns = e->last_capture_ns + GAP_NS;
     double period = NOMINAL_NS, bound0, slope;
     if (e->stopped) {
         out->flags = USBTS_MODEL_STOPPED;
@@ -667,8 +748,8 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->ref_mf = e->fit.ref_mf;
         out->ref_ns = llround((double)e->fit.ref_t + e->fit.a);
         period = e->fit.b;
-        bound0 = K * sqrt(e->fit.var_a + model_err2(e)) + latch_term(e);
-        slope = K * sqrt(e->fit.var_b) / e->fit.b + WANDER_FLOOR;
+        bound_terms(e, &bound0, &slope);
+        out->bound_wander_fp = usbts_wander_to_fp(e->wander);
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *c = cap_at(e, 0);

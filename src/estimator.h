@@ -48,6 +48,7 @@ struct usbts_est_stats {
     uint64_t discontinuities; /* epochs started after the first */
     int64_t bracket_ns;       /* typical (low-quantile) read bracket width */
     double rate_ppm;          /* fitted frame-clock rate error against the host clock */
+    double wander_ppm_s;      /* measured wander: rate uncertainty growth, ppm per s of distance */
     int32_t window;           /* captures in the current fit */
 };
 
@@ -71,6 +72,18 @@ struct usbts_est_fit {
     double var_b;    /* variance of b */
     double cov_ab;
 };
+
+/* A past fit kept to see how well it predicts captures seconds later: the
+ * frame clock's wander, measured (the bound's wander term). */
+struct usbts_est_snap {
+    int64_t t_ns;    /* when it was the current fit (its newest capture) */
+    int64_t mf;      /* a count ... */
+    double mf_t;     /* ... and its fitted time */
+    double period;   /* ns per microframe */
+    double b0, slope; /* its bound without wander: b0 + slope * distance */
+};
+
+#define USBTS_EST_NSNAP 48
 
 /* Everything by value so a tracker can embed it: no pointers, no heap.
  * Treat as opaque outside estimator.c. */
@@ -116,6 +129,11 @@ struct usbts_est {
     int32_t win;             /* chosen window index */
     struct usbts_est_fit fit; /* of the chosen window */
     double last_period_ns;   /* kept across epochs for a stopped counter's model */
+    /* wander: snapshots of this epoch's fits, a ring, and what they showed */
+    struct usbts_est_snap snap[USBTS_EST_NSNAP];
+    int32_t snap_head, snap_count;
+    double wander;           /* bound growth per ns^2 of distance (kept across epochs) */
+    int64_t wander_at_ns;    /* when it was last raised or decayed */
     bool have_fit;
     struct usbts_est_stats stats;
 };
