@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t mf = usbts_model_mf_at(&m, now);
     int64_t t = usbts_model_start_ns(&m, mf);
     int64_t t_in = usbts_model_start_ns(&m, mf - 8 * 1000);
-    volatile int64_t sink = t + t_in + usbts_model_bound_ns(&m, t) + usbts_model_bound_ns(&m, t_in);
+    volatile int64_t sink = t + t_in + usbts_model_bound_ns(&m, t, now) + usbts_model_bound_ns(&m, t_in, now);
+    (void)usbts_model_dead(&m, now);
     (void)sink;
     return 0;
 }

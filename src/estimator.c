@@ -45,6 +45,11 @@
 #define PRED_ALPHA 0.1
 #define WINDOW_SLACK 1.5          /* a longer window may score this much worse and still win */
 #define WANDER_FLOOR 0.02e-6       /* rate uncertainty floor: slow oscillator wander */
+#define GAP_NS 200000000          /* captures this far apart: the sampler stalled */
+#define SNAP_NS 500000000         /* a fit snapshot every 500 ms, 48 kept: 24 s of horizons */
+#define SNAP_MIN_HORIZON_NS 1e9   /* shorter horizons say little about wander beyond noise */
+#define WANDER_MARGIN 2.0         /* the estimate covers the worst horizon seen this much over */
+#define WANDER_HALF_LIFE_NS 60e9  /* a wander not seen again fades over minutes */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 
@@ -183,13 +188,65 @@ static double model_err2(const struct usbts_est *e)
     return v > 0 ? v : 0;
 }
 
+/* The bound's terms for the current fit (model.h): at distance d ns from
+ * the newest capture, b0 + d * (slope + d * wander). */
+static void bound_terms(const struct usbts_est *e, double *b0, double *slope)
+{
+    const struct usbts_est_fit *f = &e->fit;
+    *b0 = K * sqrt(f->var_a + model_err2(e)) + latch_term(e);
+    *slope = K * sqrt(f->var_b) / f->b + WANDER_FLOOR;
+}
+
 /* The error bound of the fitted time of microframe count mf. */
 static double fit_bound(const struct usbts_est *e, int64_t mf)
 {
-    const struct usbts_est_fit *f = &e->fit;
-    double x = (double)(mf - f->ref_mf);
-    double rate_sd = sqrt(f->var_b) / f->b + WANDER_FLOOR;
-    return K * sqrt(f->var_a + model_err2(e)) + latch_term(e) + K * rate_sd * fabs(x * f->b);
+    double b0, slope;
+    bound_terms(e, &b0, &slope);
+    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
+    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
+}
+
+/* ---- wander -------------------------------------------------------------------- */
+
+/* A fit's predictions seconds later show how fast the frame clock's rate
+ * wanders: the error beyond what the fit's own bound allowed, over the
+ * squared horizon, is the wander term that would have covered it.  The
+ * worst seen, with a margin, stands until it fades. */
+static void learn_wander(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    if (e->wander_at_ns && c->t_ns > e->wander_at_ns)
+        e->wander *= exp2(-(double)(c->t_ns - e->wander_at_ns) / WANDER_HALF_LIFE_NS);
+    e->wander_at_ns = c->t_ns;
+    for (int i = 0; i < e->snap_count; i++) {
+        const struct usbts_est_snap *s = &e->snap[i];
+        double h = (double)(c->t_ns - s->t_ns);
+        if (h < SNAP_MIN_HORIZON_NS)
+            continue;
+        double err = fabs((double)c->t_ns - (s->mf_t + (double)(c->mf - s->mf) * s->period));
+        double excess = err - (s->b0 + s->slope * h + K * c->sd_ns);
+        if (excess > 0 && WANDER_MARGIN * excess / (h * h) > e->wander)
+            e->wander = WANDER_MARGIN * excess / (h * h);
+    }
+    e->stats.wander_ppm_s = e->wander * 1e15;
+}
+
+static void take_snapshot(struct usbts_est *e)
+{
+    if (!e->have_fit)
+        return;
+    const struct usbts_est_snap *last =
+        e->snap_count ? &e->snap[(e->snap_head - 1 + USBTS_EST_NSNAP) % USBTS_EST_NSNAP] : NULL;
+    if (last && e->fit.ref_t - last->t_ns < SNAP_NS)
+        return;
+    struct usbts_est_snap *s = &e->snap[e->snap_head];
+    s->t_ns = e->fit.ref_t;
+    s->mf = e->fit.ref_mf;
+    s->mf_t = (double)e->fit.ref_t + e->fit.a;
+    s->period = e->fit.b;
+    bound_terms(e, &s->b0, &s->slope);
+    e->snap_head = (e->snap_head + 1) % USBTS_EST_NSNAP;
+    if (e->snap_count < USBTS_EST_NSNAP)
+        e->snap_count++;
 }
 
 static void refit(struct usbts_est *e)
@@ -211,6 +268,7 @@ static void refit(struct usbts_est *e)
             e->last_period_ns = e->fit.b;
         e->stats.rate_ppm = (NOMINAL_NS / e->fit.b - 1.0) * 1e6;
         e->stats.window = n;
+        take_snapshot(e);
     }
 }
 
@@ -249,6 +307,7 @@ static void clear_epoch(struct usbts_est *e)
     memset(e->pred_ewma, 0, sizeof e->pred_ewma);
     memset(e->pred_n, 0, sizeof e->pred_n);
     e->noise_ewma = 0;
+    e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
 }
 
 static void push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -314,8 +373,24 @@ static void accept_capture(struct usbts_est *e, const struct usbts_est_capture *
      * milliseconds rather than over several steady-state periods. */
     if (e->fast_left > 0)
         e->fast_left--;
-    if (e->have_fit && fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) > fit_bound(e, c->mf) + K * c->sd_ns)
+    bool surprise =
+        e->have_fit && fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) > fit_bound(e, c->mf) + K * c->sd_ns;
+    bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
+    if (surprise || gap)
         e->fast_left = SURPRISE_CAPTURES;
+    learn_wander(e, c);
+    if (gap) {
+        /* The first capture after a long gap (a stalled sampler): the rate
+         * may have moved since the data before it, every window's record
+         * was made before the gap and says nothing about now, and a long
+         * window would hold the new capture to the old rate with a bound
+         * that only knows the old data.  The shortest window, whose line
+         * runs from just before the gap to this capture, carries the rate
+         * across the gap; the windows compete afresh. */
+        memset(e->pred_ewma, 0, sizeof e->pred_ewma);
+        memset(e->pred_n, 0, sizeof e->pred_n);
+        e->win = 0;
+    }
     score_windows(e, c);
     push_capture(e, c);
     refit(e);
@@ -498,6 +573,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
             p->deadline_ns = (int64_t)(t_b + u + 4 * e->bracket_ns + 2000);
             e->plan_target_ns = (int64_t)t_b;
             e->plan_target_low = (uint32_t)target & MASK;
+            e->plan_target_unc = u;
         }
     }
     e->plan_start_ns = p->start_ns;
@@ -507,7 +583,7 @@ void usbts_est_burst_begin(struct usbts_est *e)
 {
     e->in_burst = true;
     e->burst_reads = 0;
-    e->burst_captured = e->burst_missed = e->burst_changed = false;
+    e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = false;
 }
 
 bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
@@ -517,6 +593,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         e->value_since_ns = e->latest_before_ns;
     e->latest_low = r->mfindex & MASK;
     e->latest_before_ns = r->before_ns;
+    e->heartbeat_ns = r->after_ns;
     double w = width(r);
     bool pre = e->bracket_ns > 0 && preempted(e, w);
     note_bracket(e, w);
@@ -544,13 +621,26 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
     }
     if (first) {
         e->first = e->prev = *r;
-        /* Woke too late: the boundary this burst aimed at has passed.  Give
-         * up rather than spin a whole microframe; start earlier next time. */
-        if (e->plan_target_ns && ((r->mfindex - e->plan_target_low + 1) & MASK) > 0 &&
-            ((r->mfindex - e->plan_target_low + 1) & MASK) < 64) {
-            e->burst_missed = true;
-            e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
-            return true;
+        /* The counter already shows the microframe this burst aimed to see
+         * begin.  If the host clock agrees that its start has passed, the
+         * sampler woke too late: give up rather than spin a whole
+         * microframe, and start earlier next time.  If the clock says the
+         * boundary is still ahead, the counter is not where the model puts
+         * it (a reset, a jump): that is news, not lateness, and only
+         * reading on to capture a boundary can tell what happened.  Giving
+         * up there would repeat forever, each burst seeing the same offset
+         * (the lock-up of a reset just before a wrap, issue #16). */
+        if (e->plan_target_ns && ((r->mfindex - e->plan_target_low) & MASK) < WRAP / 2) {
+            /* the latch lies in [before, after]: lateness explains the
+             * counter when the read could have latched after the start */
+            if ((double)r->after_ns >= (double)e->plan_target_ns - e->plan_target_unc) {
+                /* (a preempted read is no evidence of a late wake-up: it
+                 * does not count towards the misses that bring a probe) */
+                e->burst_missed = !pre;
+                e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
+                return true;
+            }
+            e->burst_surprised = true;
         }
         if (e->cap_count == 0 && !pre) { /* keep a single-read anchor fresh */
             double m, unc;
@@ -612,9 +702,19 @@ void usbts_est_burst_end(struct usbts_est *e)
         /* caught it: the lead may shrink towards what the model needs */
         double min_lead = MIN_LEAD_NS + 2 * e->bracket_ns;
         e->lead_ns = fmax(min_lead, e->lead_ns * 0.97);
-    } else if (!e->burst_missed && !e->stopped && e->plan_target_ns && e->burst_reads >= 2 && !e->burst_changed &&
-               !was_probe) {
-        /* the boundary we aimed at never came: look for a while */
+        e->misses = 0;
+    } else if (e->burst_missed) {
+        /* Woken late again and again (a loaded machine, a lead that cannot
+         * grow enough): a probe looks for any boundary, so the model is fed
+         * whatever the wake-ups do. */
+        if (++e->misses >= 3) {
+            e->long_probe = true;
+            e->misses = 0;
+        }
+    } else if (!e->stopped && !was_probe && (e->burst_surprised || (e->plan_target_ns && e->burst_reads >= 2 &&
+                                                                     !e->burst_changed))) {
+        /* the boundary we aimed at never came, or the counter was already
+         * past it: look for a while */
         e->long_probe = true;
     }
     e->plan_target_ns = 0;
@@ -626,6 +726,13 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         return false;
     memset(out, 0, sizeof *out);
     out->generation = e->epoch;
+    /* The heartbeat vouches for the model, not just for the reading: reads
+     * that capture nothing for longer than a gap (every one preempted, or
+     * the first bursts after a stall) leave the model as old as its newest
+     * capture, and the reader's staleness rule must see that. */
+    out->heartbeat_ns = e->heartbeat_ns;
+    if (!e->stopped && e->cap_count > 0 && e->heartbeat_ns > e->last_capture_ns + GAP_NS)
+        out->heartbeat_ns = e->last_capture_ns + GAP_NS;
     double period = NOMINAL_NS, bound0, slope;
     if (e->stopped) {
         out->flags = USBTS_MODEL_STOPPED;
@@ -641,8 +748,8 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->ref_mf = e->fit.ref_mf;
         out->ref_ns = llround((double)e->fit.ref_t + e->fit.a);
         period = e->fit.b;
-        bound0 = K * sqrt(e->fit.var_a + model_err2(e)) + latch_term(e);
-        slope = K * sqrt(e->fit.var_b) / e->fit.b + WANDER_FLOOR;
+        bound_terms(e, &bound0, &slope);
+        out->bound_wander_fp = usbts_wander_to_fp(e->wander);
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *c = cap_at(e, 0);

@@ -82,7 +82,7 @@ bool usbts_page_check(const void *bytes, size_t len, char *msg, size_t msglen)
         int64_t now = usbts_monotonic_ns(), year = (int64_t)1 << 55;
         if (m.ref_ns < now - year || m.ref_ns > now + year || m.ref_mf < -((int64_t)1 << 60) ||
             m.ref_mf > ((int64_t)1 << 60) || m.bound_slope_fp > ((uint64_t)1 << 32) ||
-            m.bound0_ns > ((int64_t)1 << 50)) {
+            m.bound0_ns > ((int64_t)1 << 50) || m.heartbeat_ns < now - year || m.heartbeat_ns > now + year) {
             snprintf(msg, msglen, "the model page's reference or bound is out of any possible range: a corrupted page");
             return false;
         }

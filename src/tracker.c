@@ -22,6 +22,16 @@
 #define START_TIMEOUT_NS 2048000000        /* one MFINDEX wrap */
 #define CAPTURE_BURST_NS 400000            /* an inline capture burst: over three microframes */
 #define CAPTURE_BURST_READS 4096
+/* The watchdog: whatever the estimator plans and whatever the source returns,
+ * a burst lasts at most MAX_BURST_NS and MAX_BURST_READS reads, and the next
+ * one starts no sooner than MIN_PAUSE_NS, and PAUSE_PER_BURST times the last
+ * burst's CPU time (reads x the narrowest bracket), after it ended: the
+ * sampler reads at most 1/8 of the time and always sleeps between bursts
+ * (releasing the mutex Stop needs). */
+#define MAX_BURST_NS 3000000
+#define MAX_BURST_READS 4096
+#define MIN_PAUSE_NS 250000
+#define PAUSE_PER_BURST 7
 
 struct watch {
     bool (*present)(const void *ctx);
@@ -43,9 +53,10 @@ struct tracker {
     uint32_t last_epoch;        /* estimator epoch behind `generation` */
     uint32_t generation;
     bool thread_running;
-    bool stop;
+    atomic_bool stop;           /* set before taking the mutex: the sampler sees it between bursts */
     pthread_t thread;
     int64_t stall_until_ns;     /* virtual clock: sampler starved until then */
+    int64_t next_burst_ns;      /* the watchdog: no burst before this host time */
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
     int nwatches;
@@ -97,15 +108,8 @@ static struct tracker *T(uint32_t idx)
 
 static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_model *m)
 {
-    uint64_t w[USBTS_MODEL_WORDS] = {
-        (uint64_t)m->generation | ((uint64_t)m->flags << 32),
-        (uint64_t)m->ref_ns,
-        (uint64_t)m->ref_mf,
-        m->period_fp,
-        m->rate_fp,
-        (uint64_t)m->bound0_ns,
-        m->bound_slope_fp,
-    };
+    uint64_t w[USBTS_MODEL_WORDS];
+    usbts_model_pack(m, w);
     /* | 1: a page an earlier writer left mid-update is odd already. */
     uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed) | 1u;
     atomic_store_explicit(&pub->seq, s, memory_order_relaxed);
@@ -141,7 +145,7 @@ static bool agrees(const struct usbts_model *old, int64_t old_heartbeat, const s
         age = 0;
     int64_t old_t = usbts_model_start_ns(old, m->ref_mf + *offset);
     int64_t diff = old_t > t ? old_t - t : t - old_t;
-    int64_t allowed = usbts_model_bound_ns(old, t) + age / 1000 + m->bound0_ns;
+    int64_t allowed = usbts_model_bound_ns(old, t, old->heartbeat_ns) + age / 1000 + m->bound0_ns;
     return diff <= allowed;
 }
 
@@ -192,22 +196,47 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
     return ERROR_SUCCESS;
 }
 
-/* One burst of back-to-back reads, as the estimator asked for. */
-static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads)
+/* One burst of back-to-back reads, as the estimator asked for.  *cpu_ns
+ * (may be NULL): the reads' count times the narrowest bracket among them,
+ * what the burst cost in CPU (a preempted read's bracket is mostly another
+ * thread's time). */
+static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads, int64_t *cpu_ns)
 {
     DWORD err = ERROR_SUCCESS;
+    int64_t narrowest = INT64_MAX;
+    int32_t n = 0;
     usbts_est_burst_begin(&t->est);
-    for (int32_t n = 0; n < max_reads; n++) {
+    while (n < max_reads) {
         struct usbts_read r;
         err = read_once(idx, t, &r);
         if (err != ERROR_SUCCESS)
             break;
+        n++;
+        if (r.after_ns - r.before_ns < narrowest)
+            narrowest = r.after_ns - r.before_ns;
         if (usbts_est_feed(&t->est, &r) || r.after_ns >= deadline_ns)
             break;
     }
     usbts_est_burst_end(&t->est);
     publish(idx, t);
+    if (cpu_ns)
+        *cpu_ns = n ? n * (narrowest > 0 ? narrowest : 1) : 0;
     return err;
+}
+
+/* A burst the sampler runs on its own schedule, under the watchdog's limits. */
+static void run_sampler_burst(uint32_t idx, struct tracker *t, const struct usbts_est_plan *plan)
+{
+    const struct usbts_hostclock *clock = &PUB(idx)->clock;
+    int64_t start = usbts_clock_now(clock);
+    int64_t len = plan->deadline_ns - plan->start_ns;
+    if (len > MAX_BURST_NS)
+        len = MAX_BURST_NS;
+    int64_t cpu;
+    run_burst(idx, t, start + len, plan->max_reads < MAX_BURST_READS ? plan->max_reads : MAX_BURST_READS, &cpu);
+    int64_t end = usbts_clock_now(clock);
+    int64_t pause = PAUSE_PER_BURST * cpu;
+    t->next_burst_ns = end + (pause > MIN_PAUSE_NS ? pause : MIN_PAUSE_NS);
 }
 
 static void run_watches(struct tracker *t, int64_t now)
@@ -244,13 +273,17 @@ static void *sampler_main(void *arg)
      * of lead is a µs of spinning. */
     int64_t lateness = 0;
     pthread_mutex_lock(&t->mu);
-    while (!t->stop) {
+    while (!atomic_load(&t->stop)) {
         int64_t now = usbts_monotonic_ns();
         heartbeat(idx); /* at least every WATCH_PERIOD_NS: readers of a shared page tell alive from dead */
         run_watches(t, now);
         struct usbts_est_plan plan;
-        usbts_est_plan(&t->est, now, &plan);
+        /* Planned from the earliest instant the watchdog allows, so the
+         * estimator aims at a boundary the burst can still catch. */
+        usbts_est_plan(&t->est, now > t->next_burst_ns ? now : t->next_burst_ns, &plan);
         int64_t wake = plan.start_ns - lateness;
+        if (wake < t->next_burst_ns)
+            wake = t->next_burst_ns;
         bool for_burst = true;
         if (atomic_load(&pub->gone) || wake > now + WATCH_PERIOD_NS) {
             wake = now + WATCH_PERIOD_NS; /* keep polling presence; re-plan after */
@@ -269,8 +302,7 @@ static void *sampler_main(void *arg)
         }
         if (atomic_load(&pub->gone))
             continue;
-        int64_t deadline = usbts_monotonic_ns() + (plan.deadline_ns - plan.start_ns);
-        run_burst(idx, t, deadline, plan.max_reads);
+        run_sampler_burst(idx, t, &plan);
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;
@@ -282,7 +314,7 @@ static DWORD start_thread(uint32_t idx, struct tracker *t)
     if (!a)
         return ERROR_NOT_ENOUGH_MEMORY;
     a->idx = idx;
-    t->stop = false;
+    atomic_store(&t->stop, false);
     if (usbts_failpoint() || pthread_create(&t->thread, NULL, sampler_main, a) != 0) {
         free(a);
         return ERROR_NOT_ENOUGH_MEMORY;
@@ -296,8 +328,8 @@ static void stop_thread(struct tracker *t)
 {
     if (!t->thread_running)
         return;
+    atomic_store(&t->stop, true);
     pthread_mutex_lock(&t->mu);
-    t->stop = true;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
     pthread_join(t->thread, NULL);
@@ -464,7 +496,7 @@ static DWORD capture_inline(uint32_t idx, struct tracker *t, char *msg, size_t m
                      "(halted or suspended); retry, or pass IsStartupDelayTolerable = TRUE");
             return ERROR_TIMEOUT;
         }
-        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS);
+        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS, NULL);
         if (err != ERROR_SUCCESS) {
             read_error_message(err, t, msg, msglen);
             return err;
@@ -495,7 +527,7 @@ DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msgl
         } else if (t->users == 0) {
             /* One read: proves the counter is readable and anchors a coarse
              * model whose bound says how coarse it is. */
-            err = run_burst(idx, t, INT64_MAX, 1);
+            err = run_burst(idx, t, INT64_MAX, 1, NULL);
             if (err != ERROR_SUCCESS)
                 read_error_message(err, t, msg, msglen);
         }
@@ -585,14 +617,17 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
     while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
         int64_t now = usbts_clock_now(clock);
         struct usbts_est_plan plan;
-        usbts_est_plan(&t->est, now, &plan);
-        int64_t start = plan.start_ns > now ? plan.start_ns : now;
+        int64_t earliest = now > t->next_burst_ns ? now : t->next_burst_ns;
+        usbts_est_plan(&t->est, earliest, &plan); /* as the sampler thread does */
+        int64_t start = plan.start_ns > earliest ? plan.start_ns : earliest;
         if (start < t->stall_until_ns)
             start = t->stall_until_ns;
+        if (start < t->next_burst_ns)
+            start = t->next_burst_ns;
         if (start > target)
             break;
         usbts_clock_set_at_least(clock, start);
-        run_burst(idx, t, start + (plan.deadline_ns - plan.start_ns), plan.max_reads);
+        run_sampler_burst(idx, t, &plan);
         if (usbts_clock_now(clock) == now)
             usbts_clock_set_at_least(clock, now + 1); /* always make progress */
     }

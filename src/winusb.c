@@ -23,6 +23,7 @@
 #define QPC_FREQUENCY 10000000 /* ticks per second: 100 ns each */
 #define QPC_TICK_NS 100
 #define ERROR_INVALID_DATA_PAGE 0xFFFF0001u /* internal: reported as ERROR_GEN_FAILURE */
+#define ERROR_DAEMON_STALE 0xFFFF0002u      /* internal: reported as ERROR_GEN_FAILURE */
 #define NS_TO_FRAME_RANGE ((int64_t)1000000 << 31) /* 2^31 frames, in ns */
 
 /* floor(a / b) for b > 0 */
@@ -224,20 +225,23 @@ static inline DWORD query_begin(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct qu
     /* The one seam: an in-process page or the daemon's, read the same way. */
     switch (usbts_page_read(page, page_dev, &q->m, &q->now)) {
     case USBTS_PAGE_OK:
-        return ERROR_SUCCESS;
+        break;
     case USBTS_PAGE_AGED:
         usbts_dev_revive(); /* the daemon may be back, or may not know this process (fork) */
-        return ERROR_SUCCESS;
+        break;
     case USBTS_PAGE_GONE:
         return ERROR_DEVICE_NOT_CONNECTED;
     case USBTS_PAGE_STALE:
         usbts_dev_revive();
-        return ERROR_GEN_FAILURE;
+        return ERROR_DAEMON_STALE;
     case USBTS_PAGE_NOMODEL:
     default:
         usbts_dev_revive();
         return ERROR_INVALID_DATA_PAGE;
     }
+    if (usbts_model_dead(&q->m, q->now))
+        return ERROR_GEN_FAILURE; /* the writer has been silent too long to answer (model.h) */
+    return ERROR_SUCCESS;
 }
 
 /* True when both handles are still the ones validated: everything read in
@@ -248,14 +252,21 @@ static inline bool query_still_valid(WINUSB_INTERFACE_HANDLE ih, HANDLE th, cons
            atomic_load_explicit(&usbts_if_slots[q->ii].handle, memory_order_acquire) == (uint64_t)(uintptr_t)ih;
 }
 
-static BOOL query_error(DWORD err)
+static BOOL query_error(DWORD err, const struct query *q)
 {
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         return usbts_fail_msg(err, not_connected);
     if (err == ERROR_GEN_FAILURE)
-        return usbts_fail_msg(err, "the daemon usbtimesyncd has not updated this controller's model for over 2 s "
-                                   "(stopped or killed?): its bound can no longer be trusted; restart it "
-                                   "(systemctl restart usbtimesyncd)");
+        return usbts_fail(err,
+                          "the frame-clock model was last updated %.1f s ago (more than %d s): its sampler is not "
+                          "running (starved of CPU, or the process or daemon that tracks the controller is stuck); "
+                          "no answer is honest until it reads the controller again",
+                          (double)(q->now - q->m.heartbeat_ns) / 1e9, (int)(USBTS_MODEL_DEAD_NS / 1000000000));
+    if (err == ERROR_DAEMON_STALE)
+        return usbts_fail_msg(ERROR_GEN_FAILURE,
+                              "the daemon usbtimesyncd has not updated this controller's model for over 2 s (stopped "
+                              "or killed?): its bound can no longer be trusted; restart it (systemctl restart "
+                              "usbtimesyncd)");
     if (err == ERROR_INVALID_DATA_PAGE)
         return usbts_fail_msg(ERROR_GEN_FAILURE, "the daemon usbtimesyncd's page holds no usable model (it died "
                                                  "inside an update, or has not sampled yet); restart it");
@@ -280,15 +291,15 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     ULONG in_frame = info->InputFrameNumber, in_uf = info->InputMicroFrameNumber;
     if (in_uf > 7) {
         return usbts_fail(ERROR_INVALID_PARAMETER, "InputMicroFrameNumber %u out of range: a frame has microframes 0..7",
                           (unsigned)in_uf);
     }
 
-    int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
-    int64_t t_cur = usbts_model_start_ns(&q.m, mf_now);
+    int64_t t_cur;
+    int64_t mf_now = usbts_model_locate(&q.m, q.now, &t_cur);
     /* The bound grows with distance from the model's reference, so the value
      * farther from it has the larger one: evaluate it once, there. */
     int64_t t_far = t_cur;
@@ -300,7 +311,7 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
             t_far = t_in;
         qpc_in = ns_to_qpc(t_in);
     }
-    int64_t bound = usbts_model_bound_ns(&q.m, t_far);
+    int64_t bound = usbts_model_bound_ns(&q.m, t_far, q.now);
     /* Rounding to a 100 ns tick adds up to 50 ns; report whole µs, at least 1. */
     int64_t acc_us = (int64_t)(((uint64_t)bound + QPC_TICK_NS / 2 + 999) / 1000);
     if (acc_us < 1)
@@ -309,7 +320,7 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
         acc_us = 0xFFFFFFFFll;
 
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     uint32_t usb_frame = (uint32_t)(mf_now >> 3);
     info->QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart = qpc_in;
     info->QueryPerformanceCounterFrequency.QuadPart = QPC_FREQUENCY;
@@ -329,15 +340,15 @@ BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     if (microframe > 7)
         return usbts_fail(ERROR_INVALID_PARAMETER, "MicroFrameNumber %u out of range: a frame has microframes 0..7",
                           (unsigned)microframe);
     int64_t mf = nearest_mf(usbts_model_mf_at(&q.m, q.now), frame, microframe);
     int64_t t = usbts_model_start_ns(&q.m, mf);
-    int64_t bound = usbts_model_bound_ns(&q.m, t);
+    int64_t bound = usbts_model_bound_ns(&q.m, t, q.now);
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
     out->StartNs = t;
@@ -354,7 +365,7 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     /* A 32-bit frame number names an instant only within 2^31 frames of now;
      * farther off the answer would mean nothing (and its arithmetic would
      * overflow). */
@@ -362,11 +373,11 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     if (dist > NS_TO_FRAME_RANGE || dist < -NS_TO_FRAME_RANGE)
         return usbts_fail(ERROR_INVALID_PARAMETER,
                           "Ns lies more than 2^31 ms (24.8 days) from now: no 32-bit frame number names it");
-    int64_t mf = usbts_model_mf_at(&q.m, ns);
-    int64_t t = usbts_model_start_ns(&q.m, mf);
-    int64_t bound = usbts_model_bound_ns(&q.m, ns);
+    int64_t t;
+    int64_t mf = usbts_model_locate(&q.m, ns, &t);
+    int64_t bound = usbts_model_bound_ns(&q.m, ns, q.now);
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
     out->StartNs = t;

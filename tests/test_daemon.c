@@ -665,10 +665,9 @@ static struct usbts_page *good_page(void)
         atomic_store(&p->devices[i].minor, UINT32_MAX);
     struct usbts_model m = {.generation = 9, .flags = USBTS_MODEL_CAPTURED, .ref_ns = now_ns(), .ref_mf = 1000,
                             .period_fp = usbts_period_to_fp(125000.0), .rate_fp = usbts_period_to_rate_fp(125000.0),
-                            .bound0_ns = 300, .bound_slope_fp = 0};
-    uint64_t w[USBTS_MODEL_WORDS] = {(uint64_t)m.generation | ((uint64_t)m.flags << 32), (uint64_t)m.ref_ns,
-                                     (uint64_t)m.ref_mf, m.period_fp, m.rate_fp, (uint64_t)m.bound0_ns,
-                                     m.bound_slope_fp};
+                            .bound0_ns = 300, .bound_slope_fp = 0, .heartbeat_ns = now_ns()};
+    uint64_t w[USBTS_MODEL_WORDS];
+    usbts_model_pack(&m, w);
     for (int i = 0; i < USBTS_MODEL_WORDS; i++)
         atomic_store(&p->pub.model[i], w[i]);
     atomic_store(&p->pub.seq, 2);
