@@ -14,3 +14,10 @@ if(TARGET test_daemon)
                              USBTS_FIXTURES="${CMAKE_SOURCE_DIR}/tests/fixtures")
   set_tests_properties(test_daemon PROPERTIES LABELS "unit;daemon")
 endif()
+
+# The systemd unit, with the installed path of the daemon.
+set(SBINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
+configure_file(${CMAKE_SOURCE_DIR}/daemon/usbtimesyncd.service ${CMAKE_BINARY_DIR}/usbtimesyncd.service @ONLY)
+set(USBTS_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING "Where the systemd unit is installed (under the prefix)")
+install(FILES ${CMAKE_BINARY_DIR}/usbtimesyncd.service DESTINATION ${USBTS_SYSTEMD_UNIT_DIR})
+install(FILES ${CMAKE_SOURCE_DIR}/docs/usbtimesyncd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)

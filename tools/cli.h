@@ -24,6 +24,19 @@ int cmd_track(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+/* What the daemon's page for a controller says (cmd_status.c); false with
+ * why when there is none or it is refused. */
+struct cli_page_summary {
+    bool found, live, pid_alive, stopped;
+    char source[16];
+    unsigned pid, generation, devices;
+    double age_s, ppm, bound_us;
+    const char *state;
+    char why[512];
+};
+bool cli_daemon_page(const char *controller, struct cli_page_summary *out);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
