@@ -21,3 +21,4 @@ configure_file(${CMAKE_SOURCE_DIR}/daemon/usbtimesyncd.service ${CMAKE_BINARY_DI
 set(USBTS_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING "Where the systemd unit is installed (under the prefix)")
 install(FILES ${CMAKE_BINARY_DIR}/usbtimesyncd.service DESTINATION ${USBTS_SYSTEMD_UNIT_DIR})
 install(FILES ${CMAKE_SOURCE_DIR}/docs/usbtimesyncd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+
