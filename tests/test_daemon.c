@@ -255,6 +255,23 @@ static void two_client(void *p)
         CHECK(write(a->from_child[1], &r, sizeof r) == sizeof r);
         sleep_ms(2);
     }
+    /* Honest: the daemon's simulator knows the truth. */
+    int outside = 0;
+    for (int i = 0; i < 50; i++) {
+        CHECK(query(&t, f + (ULONG)i, &q));
+        LONGLONG truth = 0;
+        CHECK_SUCCEEDS(usbts_sim_truth(t.dev, f + (ULONG)i, 0, &truth));
+        long long err_ns = q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart * 100 - truth;
+        outside += (err_ns < 0 ? -err_ns : err_ns) > (long long)q.PredictedAccuracyInMicroSeconds * 1000 + 50;
+    }
+    CHECK_MSG(outside == 0, "QPCs through the daemon lie within their bound of the truth (%d outside)", outside);
+    ULONG cur_frame = 0;
+    LARGE_INTEGER stamp;
+    CHECK_SUCCEEDS(WinUsb_GetCurrentFrameNumber(t.ih, &cur_frame, &stamp));
+    CHECK(query(&t, 0, &q));
+    CHECK_MSG((LONG)(q.CurrentUSBFrameNumber - cur_frame) >= 0 && q.CurrentUSBFrameNumber - cur_frame < 1000,
+              "WinUsb_GetCurrentFrameNumber through the daemon names the frame the model does (%u, %u)",
+              (unsigned)cur_frame, (unsigned)q.CurrentUSBFrameNumber);
     USBTS_TRACKING_STATS st;
     CHECK_SUCCEEDS(usbts_get_tracking_stats(t.dev, &st));
     CHECK(st.Sampling && st.Reads > 0 && st.Captures > 0);
@@ -396,6 +413,83 @@ static void test_kill9(void)
            "failures after the final kill\n",
            n, (unsigned)gen_before, (unsigned)max_gap_acc, (unsigned)last_ok_acc, stale);
     close(a.from_child[0]);
+}
+
+/* ---- a reset gives every client a new generation; a daemon restarted on a
+ * controller whose phase moved starts a new one ------------------------------- */
+
+struct gen_arg {
+    int to_child[2], from_child[2];
+};
+
+/* Tracks, reports its generation, then waits for a word and reports the
+ * generation it sees within 3 s of it changing (or the old one). */
+static void gen_watcher(void *p)
+{
+    struct gen_arg *a = p;
+    struct tracked t;
+    CHECK(track("sim-daemon", &t, FALSE));
+    for (int round = 0; round < 2; round++) {
+        USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+        ULONG g0 = 0;
+        for (int i = 0; i < 200 && !query(&t, 0, &q); i++)
+            sleep_ms(10);
+        g0 = q.CurrentGenerationID;
+        CHECK(write(a->from_child[1], &g0, sizeof g0) == sizeof g0);
+        char go;
+        CHECK(read(a->to_child[0], &go, 1) == 1);
+        ULONG g1 = g0;
+        for (int i = 0; i < 300 && g1 == g0; i++) {
+            if (query(&t, 0, &q))
+                g1 = q.CurrentGenerationID;
+            sleep_ms(10);
+        }
+        CHECK(write(a->from_child[1], &g1, sizeof g1) == sizeof g1);
+    }
+    untrack(&t);
+}
+
+static void injector(void *p)
+{
+    struct tracked t;
+    CHECK(track("sim-daemon", &t, TRUE));
+    CHECK_SUCCEEDS(usbts_sim_inject(t.dev, (const char *)p));
+    untrack(&t);
+}
+
+static void test_generations(void)
+{
+    printf("a reset: a new generation for every client; a restart on a moved phase: a new one too\n");
+    start_daemon();
+    struct gen_arg a;
+    CHECK(pipe(a.to_child) == 0 && pipe(a.from_child) == 0);
+    pid_t c = spawn_client(gen_watcher, &a, run_dir, 0);
+    ULONG g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    CHECK(read(a.from_child[0], &g0, sizeof g0) == sizeof g0);
+    run_client(injector, "reset", run_dir, NOBODY, "another process resets the controller");
+    CHECK(write(a.to_child[1], "g", 1) == 1);
+    CHECK(read(a.from_child[0], &g1, sizeof g1) == sizeof g1);
+    CHECK_MSG(g0 != 0 && g1 != g0, "after a reset by another process the client sees a new generation (%u -> %u)",
+              (unsigned)g0, (unsigned)g1);
+    CHECK(read(a.from_child[0], &g2, sizeof g2) == sizeof g2);
+    /* kill -9, and a daemon whose simulated controller has another phase. */
+    kill_daemon(SIGKILL);
+    daemon_pid = spawn_daemon(run_dir, "--sim=seed=8", NULL, NULL);
+    CHECK(daemon_pid > 0);
+    CHECK(write(a.to_child[1], "g", 1) == 1);
+    CHECK(read(a.from_child[0], &g3, sizeof g3) == sizeof g3);
+    CHECK_MSG(g3 != g2 && g3 > g2, "a restarted daemon whose controller's phase moved starts a new generation, "
+              "never an old number (%u -> %u)", (unsigned)g2, (unsigned)g3);
+    printf("  generations: %u -> %u after reset; %u -> %u after a restart on another phase\n", (unsigned)g0,
+           (unsigned)g1, (unsigned)g2, (unsigned)g3);
+    reap(c, "generation watcher");
+    kill_daemon(SIGKILL);
+    for (int i = 0; i < 2; i++)
+        close(a.to_child[i]), close(a.from_child[i]);
+    /* Back to the usual simulated controller for what follows. */
+    char path[400];
+    snprintf(path, sizeof path, "%s/sim.page", run_dir);
+    unlink(path);
 }
 
 /* ---- a client killed while registered -------------------------------------------- */
@@ -813,6 +907,7 @@ int main(void)
     test_two_clients();
     test_forks();
     test_kill9();
+    test_generations();
     test_client_killed();
     test_sigterm();
     test_pages();
