@@ -255,16 +255,28 @@ static void two_client(void *p)
         CHECK(write(a->from_child[1], &r, sizeof r) == sizeof r);
         sleep_ms(2);
     }
-    /* Honest: the daemon's simulator knows the truth. */
+    /* Honest: the daemon's simulator knows the truth.  Frames near the
+     * current one: the simulator names a frame by its low 11 bits, the one
+     * nearest now, so f itself may be too far behind on a loaded machine. */
+    CHECK(query(&t, 0, &q));
+    f = q.CurrentUSBFrameNumber - 60;
     int outside = 0;
+    long long worst_ns = 0;
+    ULONG worst_acc = 0;
     for (int i = 0; i < 50; i++) {
         CHECK(query(&t, f + (ULONG)i, &q));
         LONGLONG truth = 0;
         CHECK_SUCCEEDS(usbts_sim_truth(t.dev, f + (ULONG)i, 0, &truth));
         long long err_ns = q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart * 100 - truth;
-        outside += (err_ns < 0 ? -err_ns : err_ns) > (long long)q.PredictedAccuracyInMicroSeconds * 1000 + 50;
+        long long e = err_ns < 0 ? -err_ns : err_ns;
+        outside += e > (long long)q.PredictedAccuracyInMicroSeconds * 1000 + 50;
+        if (e > worst_ns) {
+            worst_ns = e;
+            worst_acc = q.PredictedAccuracyInMicroSeconds;
+        }
     }
-    CHECK_MSG(outside == 0, "QPCs through the daemon lie within their bound of the truth (%d outside)", outside);
+    CHECK_MSG(outside == 0, "QPCs through the daemon lie within their bound of the truth (%d outside; worst %lld ns "
+              "against a bound of %u us)", outside, worst_ns, (unsigned)worst_acc);
     ULONG cur_frame = 0;
     LARGE_INTEGER stamp;
     CHECK_SUCCEEDS(WinUsb_GetCurrentFrameNumber(t.ih, &cur_frame, &stamp));
