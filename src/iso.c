@@ -29,6 +29,9 @@
 /* How many model bounds the bracket is widened by on each side: the bound
  * holds 99% of answers, the range is meant to hold all of them. */
 #define BOUND_MARGIN 4
+/* A reset is noticed within 50 ms (the recovery target); twice that before
+ * a confirmation means anything. */
+#define CONFIRM_DELAY_NS 100000000LL
 
 BOOL usbts_snapshot_fail(DWORD err)
 {
@@ -72,6 +75,7 @@ static void split_mf(int64_t mf, ULONG *frame, ULONG *uf)
 struct urb_place {
     int64_t lo, hi, pick;
     bool continued, restarted;
+    bool either; /* continued or restarted: the library cannot tell */
 };
 
 /*
@@ -101,6 +105,7 @@ static void place_urb(const struct usbts_iso_rule *r, bool have_prev, int64_t ne
     /* The previous URB may or may not have been given back by then: either
      * start is possible.  Likelier: still on the ring if the driver looked
      * before the last packet's interval was over. */
+    p->either = true;
     p->lo = next_lo < f_lo ? next_lo : f_lo;
     p->hi = next_hi > f_hi ? next_hi : f_hi;
     if (m_mid < last_packet_lo + r->interval_uf) {
@@ -147,15 +152,43 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
     int64_t m_mid = usbts_model_mf_at(&s.m, sub->BeforeNs + (sub->AfterNs - sub->BeforeNs) / 2);
 
     /* A stream placed under another generation has numbers that mean
-     * nothing now: it restarts. */
+     * nothing now. */
     bool new_gen = stream->GenerationId != 0 && stream->GenerationId != s.m.generation;
-    bool have_prev = stream->GenerationId != 0 && !new_gen;
-    int64_t next_lo = stream->NextEarliest, next_hi = stream->NextLatest, last_lo = stream->LastPacketStart;
+    bool have_prev = stream->GenerationId != 0;
     bool outstanding = sub->Outstanding > 0;
+    int64_t next_lo = stream->NextEarliest, next_hi = stream->NextLatest, last_lo = stream->LastPacketStart;
+    LONGLONG a_before = stream->AnchorBeforeNs, a_after = stream->AnchorAfterNs;
+    int64_t a_next = stream->AnchorNextOffset, a_last = stream->AnchorLastOffset;
+    bool a_exact = stream->AnchorExact, lost = stream->Lost;
+    if (!outstanding)
+        lost = false; /* the ring is empty: whatever came before is over */
+    if (r.cfc && outstanding && (new_gen || lost)) {
+        if (lost || !a_exact) {
+            if (!usbts_snapshot_still_valid(ih, th, &s))
+                return usbts_snapshot_fail(ERROR_INVALID_HANDLE);
+            stream->GenerationId = s.m.generation;
+            stream->Lost = TRUE;
+            return usbts_fail(ERROR_GEN_FAILURE,
+                              "the controller's frame clock changed generation while this CFC stream was running, "
+                              "and the stream's course since its start is not certain: its frames cannot be "
+                              "inferred until it has run dry (Outstanding 0)");
+        }
+        /* The chain's start, placed again under the new model: right if it
+         * began after the discontinuity, and if it began before, the reset
+         * emptied the ring and nothing is outstanding. */
+        int64_t ab = usbts_snapshot_bound(&s, a_before), aa = usbts_snapshot_bound(&s, a_after);
+        int64_t s_lo = usbts_iso_rule_asap(&r, usbts_model_mf_at(&s.m, a_before - BOUND_MARGIN * ab));
+        int64_t s_hi = usbts_iso_rule_asap(&r, usbts_model_mf_at(&s.m, a_after + BOUND_MARGIN * aa));
+        next_lo = s_lo + a_next;
+        next_hi = s_hi + a_next;
+        last_lo = s_lo + a_last;
+    } else if (new_gen) {
+        have_prev = false;
+    }
 
     ULONG urbs = (sub->Packets + USBTS_ISO_PACKETS_PER_URB - 1) / USBTS_ISO_PACKETS_PER_URB;
     ULONG flags = 0;
-    struct urb_place first = {0, 0, 0, false, false}, cur;
+    struct urb_place first = {0, 0, 0, false, false, false}, cur;
     for (ULONG u = 0; u < urbs; u++) {
         ULONG n = sub->Packets - u * USBTS_ISO_PACKETS_PER_URB;
         if (n > USBTS_ISO_PACKETS_PER_URB)
@@ -186,6 +219,14 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
             }
         }
         int64_t span = (int64_t)n * r.interval_uf;
+        if (cur.restarted && !cur.either) {
+            /* a fresh start: a new chain from this bracket */
+            a_before = sub->BeforeNs, a_after = sub->AfterNs;
+            a_next = span, a_last = span - r.interval_uf, a_exact = true;
+        } else {
+            a_next += span, a_last = a_next - r.interval_uf;
+            a_exact = a_exact && !cur.either;
+        }
         have_prev = true;
         outstanding = true;
         next_lo = cur.lo + span;
@@ -199,6 +240,12 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
     stream->NextEarliest = next_lo;
     stream->NextLatest = next_hi;
     stream->LastPacketStart = last_lo;
+    stream->AnchorBeforeNs = a_before;
+    stream->AnchorAfterNs = a_after;
+    stream->AnchorNextOffset = a_next;
+    stream->AnchorLastOffset = a_last;
+    stream->AnchorExact = a_exact;
+    stream->Lost = FALSE;
 
     if (first.continued)
         flags |= USBTS_ISO_CONTINUED;
@@ -216,6 +263,7 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
     res->KernelStartEarliest = usbts_iso_rule_kernel_value(&r, first.lo);
     res->KernelStartLatest = usbts_iso_rule_kernel_value(&r, first.hi);
     res->KernelModulus = usbts_iso_rule_kernel_modulus(&r);
+    res->ConfirmFromNs = sub->AfterNs + CONFIRM_DELAY_NS;
     return TRUE;
 }
 
@@ -231,6 +279,11 @@ BOOL usbts_iso_confirm(WINUSB_INTERFACE_HANDLE ih, HANDLE th, const USBTS_ISO_RE
         return usbts_snapshot_fail(err);
     if (!usbts_snapshot_still_valid(ih, th, &s))
         return usbts_snapshot_fail(ERROR_INVALID_HANDLE);
+    if (s.now < res->ConfirmFromNs)
+        return usbts_fail(ERROR_TIMEOUT,
+                          "too early to confirm: a reset during the submission is noticed within 50 ms; ask again "
+                          "from ConfirmFromNs (%lld ns) on",
+                          (long long)res->ConfirmFromNs);
     if (s.m.generation != res->GenerationId)
         return usbts_fail(ERROR_GEN_FAILURE,
                           "the controller's frame clock changed generation (%u, was %u: a reset or halt) since this "

@@ -151,6 +151,13 @@ typedef struct USBTS_ISO_STREAM {
     LONGLONG NextEarliest;    /* microframe after the previous URB's last packet: earliest candidate ... */
     LONGLONG NextLatest;      /* ... and latest */
     LONGLONG LastPacketStart; /* earliest start of the previous URB's last packet */
+    /* The chain of URBs that follow each other (CFC): the bracket of the
+     * submission that started it afresh, and where the chain stands from that
+     * start, so that a generation change can place it again. */
+    LONGLONG AnchorBeforeNs, AnchorAfterNs;
+    LONGLONG AnchorNextOffset, AnchorLastOffset;
+    BOOLEAN AnchorExact;      /* every URB since the anchor followed for certain */
+    BOOLEAN Lost;             /* continuity lost across a generation change: until the stream runs dry */
 } USBTS_ISO_STREAM;
 
 /* libusb splits an isochronous transfer into URBs of at most this many packets
@@ -185,6 +192,7 @@ typedef struct USBTS_ISO_RESULT {
     ULONG KernelStartEarliest;
     ULONG KernelStartLatest;
     ULONG KernelModulus;
+    LONGLONG ConfirmFromNs;  /* usbts_iso_confirm answers from this host time on (AfterNs + 100 ms) */
 } USBTS_ISO_RESULT;
 
 typedef struct USBTS_ISO_PACKET {
@@ -215,8 +223,12 @@ BOOL usbts_iso_stream_init(USBTS_ISO_STREAM *Stream, const USBTS_ISO_ENDPOINT *E
  * now, Packets 0 or above 2^20, a stream never initialised.  On failure the
  * stream is unchanged.
  *
- * A generation change (controller reset) found between two submissions
- * restarts the stream and sets USBTS_ISO_NEW_GENERATION.  A reset inside the
+ * A generation change (controller reset) found between two submissions sets
+ * USBTS_ISO_NEW_GENERATION: a stream with nothing outstanding restarts; a CFC
+ * chain still running is placed again under the new model from the bracket
+ * of the submission that started it, or, when that chain took a turn the
+ * library could only guess, the call fails with ERROR_GEN_FAILURE until the
+ * stream has run dry (Outstanding 0).  A reset inside the
  * few ms before the tracker notices it is invisible to this call (as to every
  * query); usbts_iso_confirm at reap time catches it.
  */
@@ -224,10 +236,12 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTra
                          USBTS_ISO_STREAM *Stream, const USBTS_ISO_SUBMISSION *Submission,
                          USBTS_ISO_RESULT *Result, USBTS_ISO_PACKET *Packets);
 
-/* Optional, when the URB is reaped: TRUE when the model is still the one the
- * result was computed with (same generation); FALSE with ERROR_GEN_FAILURE
- * when the controller's frame clock was reset since (the result may be wrong
- * and the stream restarts).  One query. */
+/* Optional, once the URB is reaped and the host clock has passed
+ * Result->ConfirmFromNs: TRUE when the model is still the one the result was
+ * computed with (same generation); FALSE with ERROR_GEN_FAILURE when the
+ * controller's frame clock was reset or halted since (the result may be
+ * wrong).  The tracker notices a reset within 50 ms, so earlier it cannot
+ * tell: FALSE with ERROR_TIMEOUT, ask again later.  One query. */
 BOOL usbts_iso_confirm(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
                        const USBTS_ISO_RESULT *Result);
 
