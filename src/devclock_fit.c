@@ -9,6 +9,10 @@
 #define MIN_PAIRS 4
 #define REJECT_SIGMAS 5.0
 #define ROBUST_PASSES 2
+/* The robust start uses at most this many pairs, evenly spread: their
+ * pairwise slopes fit in the scratch space. */
+#define SEED_PAIRS 64
+#define SCRATCH_WORDS(w) ((size_t)(w) > SEED_PAIRS * SEED_PAIRS / 2 ? (size_t)(w) : SEED_PAIRS * SEED_PAIRS / 2)
 
 bool usbts_dcfit_init(struct usbts_dcfit *f, double hz, unsigned bits, uint32_t window)
 {
@@ -17,7 +21,7 @@ bool usbts_dcfit_init(struct usbts_dcfit *f, double hz, unsigned bits, uint32_t 
         return false;
     f->ring = calloc(window, sizeof *f->ring);
     f->outlier = calloc(window, sizeof *f->outlier);
-    f->scratch = calloc(2 * (size_t)window, sizeof *f->scratch);
+    f->scratch = calloc(SCRATCH_WORDS(window), sizeof *f->scratch);
     if (!f->ring || !f->outlier || !f->scratch) {
         usbts_dcfit_free(f);
         return false;
@@ -108,6 +112,30 @@ static bool fit_line(struct usbts_dcfit *f)
     return true;
 }
 
+/* A start no single bad pair can drag: the median of pairwise slopes
+ * (Theil-Sen) over up to SEED_PAIRS pairs, and the median intercept.  A late
+ * latch at the end of the window has the most leverage on least squares. */
+static void seed_line(struct usbts_dcfit *f)
+{
+    uint32_t m = f->count < SEED_PAIRS ? f->count : SEED_PAIRS, k = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        const struct usbts_dc_pair *p = pair_at(f, (uint32_t)((uint64_t)i * (f->count - 1) / (m - 1)));
+        for (uint32_t j = i + 1; j < m; j++) {
+            const struct usbts_dc_pair *q = pair_at(f, (uint32_t)((uint64_t)j * (f->count - 1) / (m - 1)));
+            if (q->dev != p->dev)
+                f->scratch[k++] = (double)(q->host - p->host) / (double)(q->dev - p->dev);
+        }
+    }
+    if (k == 0)
+        return;
+    f->b = median(f->scratch, k);
+    for (uint32_t i = 0; i < f->count; i++) {
+        const struct usbts_dc_pair *p = pair_at(f, i);
+        f->scratch[i] = (double)(p->host - f->host_ref) - f->b * (double)(p->dev - f->dev_ref);
+    }
+    f->a = median(f->scratch, f->count);
+}
+
 static double residual(const struct usbts_dcfit *f, const struct usbts_dc_pair *p)
 {
     return (double)(p->host - f->host_ref) - (f->a + f->b * (double)(p->dev - f->dev_ref));
@@ -125,6 +153,7 @@ static void refit(struct usbts_dcfit *f)
         *outlier_at(f, i) = false;
     if (!fit_line(f))
         return;
+    seed_line(f);
     /* The host times' own bound: the scatter floor and the common error. */
     for (uint32_t i = 0; i < f->count; i++)
         f->scratch[i] = (double)pair_at(f, i)->bound;

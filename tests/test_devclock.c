@@ -265,6 +265,17 @@ static void pure_fit(void)
     CHECK_FAILS_WITH(usbts_devclock_status(c, NULL), ERROR_INVALID_PARAMETER);
     usbts_devclock_destroy(c);
     usbts_devclock_destroy(NULL);
+
+    /* A late latch as the newest of eight pairs has the most leverage on a
+     * least-squares line: the robust start still sets it aside. */
+    c = usbts_devclock_create(1e6, 32, 0);
+    for (int i = 0; i < 8; i++) {
+        double host = 1e9 + i * 50e6 + (i % 2 ? 300 : -300);
+        double late = i == 7 ? 180e3 : 0;
+        CHECK_SUCCEEDS(usbts_devclock_add_host(c, (ULONGLONG)llround((host + late) * 1e-3), (LONGLONG)host, 500, 1, &s));
+    }
+    CHECK(s.Ready && s.Rejected && s.Pairs == 7);
+    usbts_devclock_destroy(c);
 }
 
 int main(void)
