@@ -119,6 +119,13 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrack
  * have read between them.  usbts_iso_submitted does that, with one read of the
  * model (no lock, no syscall, no thread, no allocation), and says where the
  * bracket admits more than one start.
+ *
+ * What is inferred is the frame the kernel assigned (urb->start_frame, as
+ * usbmon prints it).  The driver writes it into the TRBs only on a CFC
+ * controller for URBs submitted without USBDEVFS_URB_ISO_ASAP; otherwise the
+ * controller starts the TDs "as soon as possible" itself and may service a
+ * URB queued behind a running stream right after it.  The rule is mainline
+ * xhci-ring.c's as of Linux 6.1.
  */
 
 /* The controller facts the rule needs, read from its capability registers
