@@ -13,11 +13,12 @@
  * Here the "device" is simulated: a 1 MHz, 32-bit counter running 37 ppm fast,
  * reporting every 50 ms, one report in ten latched late (a slow interrupt).
  *
- *   cc sof_sync.c $(pkg-config --cflags --libs usbtimesync) -lm -o sof_sync
- *   ./sof_sync [SPEC]          (default: sim)
+ * Built and run as README.md says ("Building against it"):
+ *   cc examples/sof_sync.c $(pkg-config --cflags --libs usbtimesync) -o sof_sync
+ *   LD_LIBRARY_PATH=$(pkg-config --variable=libdir usbtimesync) ./sof_sync [SPEC]   (default: sim)
+ * It needs nothing but the library: no -lm (hence its own absd()).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -29,11 +30,16 @@
 #define DEVICE_HZ 1e6
 #define DEVICE_PPM 37.0
 
+static double absd(double x)
+{
+    return x < 0 ? -x : x;
+}
+
 /* The simulated device's counter at host time t_ns: 1 MHz, 37 ppm fast,
  * 1.5 ms ahead, 32 bits. */
 static ULONGLONG device_clock(double t_ns)
 {
-    return (ULONGLONG)llround(1500.0 + t_ns * 1e-9 * DEVICE_HZ * (1 + DEVICE_PPM * 1e-6)) & 0xFFFFFFFFull;
+    return (ULONGLONG)(1500.0 + t_ns * 1e-9 * DEVICE_HZ * (1 + DEVICE_PPM * 1e-6) + 0.5) & 0xFFFFFFFFull;
 }
 
 static int fail(const char *what)
@@ -104,7 +110,7 @@ int main(int argc, char **argv)
     /* The simulated device runs 37 ppm fast, and its late reports are outliers:
      * the fit must find the rate, set them aside, and bound its answer. The
      * device counts whole microseconds, so the answer is good to half of one. */
-    return (st.Ready && fabs(st.RatePpm - DEVICE_PPM) < 2 && rejected >= 3 && fabs(err_ns) <= (double)bound_ns + 500)
+    return (st.Ready && absd(st.RatePpm - DEVICE_PPM) < 2 && rejected >= 3 && absd(err_ns) <= (double)bound_ns + 500)
                ? 0
                : 1;
 }
