@@ -228,7 +228,7 @@ BOOL usbts_iso_stream_init(USBTS_ISO_STREAM *Stream, const USBTS_ISO_ENDPOINT *E
  * Errors: ERROR_INVALID_HANDLE as the other queries; ERROR_INVALID_PARAMETER
  * for AfterNs < BeforeNs, a bracket longer than 1 s or not within 2^31 ms of
  * now, Packets 0 or above 2^20, a stream never initialised.  On failure the
- * stream is unchanged.
+ * stream is unchanged, except as ERROR_GEN_FAILURE below says.
  *
  * A generation change (controller reset) found between two submissions sets
  * USBTS_ISO_NEW_GENERATION: a stream with nothing outstanding restarts; a CFC
