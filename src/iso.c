@@ -35,6 +35,9 @@
 
 BOOL usbts_snapshot_fail(DWORD err)
 {
+    if (err == ERROR_GEN_FAILURE)
+        return usbts_fail(err, "the frame-clock model has not been updated for too long: its sampler is not running "
+                               "(starved of CPU, or the process or daemon tracking the controller is stuck)");
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         return usbts_fail(err, "the device is no longer connected (unplugged, deauthorized, or its controller "
                                "unbound); open it again");

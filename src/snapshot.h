@@ -41,6 +41,11 @@ static inline DWORD usbts_snapshot_take(WINUSB_INTERFACE_HANDLE ih, HANDLE th, s
         return ERROR_DEVICE_NOT_CONNECTED;
     usbts_tracker_read_model(pub, &s->m);
     s->now = usbts_clock_now(&pub->clock);
+#ifdef USBTS_MODEL_DEAD_NS
+    /* A model whose writer fell silent answers nothing (model.h). */
+    if (usbts_model_dead(&s->m, s->now))
+        return ERROR_GEN_FAILURE;
+#endif
     return ERROR_SUCCESS;
 }
 
@@ -50,12 +55,17 @@ static inline bool usbts_snapshot_still_valid(WINUSB_INTERFACE_HANDLE ih, HANDLE
            atomic_load_explicit(&usbts_if_slots[s->ii].handle, memory_order_acquire) == (uint64_t)(uintptr_t)ih;
 }
 
-/* The model's error bound for host time t (>= 1).  The one place that knows
- * the bound's signature. */
+/* The model's error bound for host time t (>= 1), asked now.  The one place
+ * that knows the bound's signature: the model that ages its bound with the
+ * writer's silence (USBTS_MODEL_DEAD_NS defined) takes the time of asking. */
 static inline int64_t usbts_snapshot_bound(const struct usbts_snapshot *s, int64_t t)
 {
+#ifdef USBTS_MODEL_DEAD_NS
+    int64_t b = usbts_model_bound_ns(&s->m, t, s->now);
+#else
     (void)s->now;
     int64_t b = usbts_model_bound_ns(&s->m, t);
+#endif
     return b < 1 ? 1 : b;
 }
 
