@@ -205,6 +205,13 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
         if (cur.hi != cur.lo)
             flags |= USBTS_ISO_AMBIGUOUS;
         if (packets) {
+            /* One bound for the URB, taken at whichever end of it lies farther
+             * from the model's reference (the bound grows with that
+             * distance): no packet's own bound is larger. */
+            int64_t t_first = usbts_model_start_ns(&s.m, cur.pick);
+            int64_t t_last = usbts_model_start_ns(&s.m, cur.pick + (int64_t)(n - 1) * r.interval_uf);
+            int64_t bf = usbts_snapshot_bound(&s, t_first), bl = usbts_snapshot_bound(&s, t_last);
+            int64_t urb_bound = bf > bl ? bf : bl;
             for (ULONG i = 0; i < n; i++) {
                 USBTS_ISO_PACKET *p = &packets[u * USBTS_ISO_PACKETS_PER_URB + i];
                 int64_t step = (int64_t)i * r.interval_uf;
@@ -216,7 +223,7 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
                 p->StartNs = usbts_model_start_ns(&s.m, mf);
                 p->EarliestNs = lo == mf ? p->StartNs : usbts_model_start_ns(&s.m, lo);
                 p->LatestNs = hi == mf ? p->StartNs : usbts_model_start_ns(&s.m, hi);
-                p->BoundNs = usbts_snapshot_bound(&s, p->StartNs);
+                p->BoundNs = urb_bound;
                 p->Urb = u;
                 p->Ambiguous = lo != hi;
             }

@@ -4,9 +4,10 @@
 
 #define MFINDEX_WRAP 16384
 
+/* m is a power of two here (8, or an interval of 2^k microframes). */
 static int64_t roundup_to(int64_t x, int64_t m)
 {
-    return (x + m - 1) / m * m; /* x >= 0, m > 0 */
+    return (x + m - 1) & ~(m - 1);
 }
 
 bool usbts_iso_rule_init(struct usbts_iso_rule *r, unsigned speed, unsigned binterval, unsigned ist, bool cfc)
