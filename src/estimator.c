@@ -37,6 +37,7 @@
 #define FAST_CADENCE_NS 2000000    /* converging, or confirming a suspect capture */
 #define FAST_CAPTURES 25
 #define SURPRISE_CAPTURES 8        /* fast captures after one the fit did not expect */
+#define MILD_Z 2.0                 /* a capture this many sd off earns one early look */
 #define STOP_NS 312500.0           /* 2.5 microframes without a change: halted */
 #define PROBE_NS 450000            /* a search burst: more than three microframes */
 #define STOPPED_PROBE_NS 2000000
@@ -189,21 +190,30 @@ static double model_err2(const struct usbts_est *e)
 }
 
 /* The bound's terms for the current fit (model.h): at distance d ns from
- * the newest capture, b0 + d * (slope + d * wander). */
-static void bound_terms(const struct usbts_est *e, double *b0, double *slope)
+ * the newest capture, b0 + d * (slope + d * wander).  `as_published`: with
+ * the prior rate while a surprise is unconfirmed; without it, what the data
+ * alone say (the yardstick a new capture is judged by). */
+static void bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
 {
     const struct usbts_est_fit *f = &e->fit;
     *b0 = K * sqrt(f->var_a + model_err2(e)) + latch_term(e);
     *slope = K * sqrt(f->var_b) / f->b + WANDER_FLOOR;
+    if (as_published && e->unconfirmed && *slope < PRIOR_RATE)
+        *slope = PRIOR_RATE;
+}
+
+static double bound_at(const struct usbts_est *e, bool as_published, int64_t mf)
+{
+    double b0, slope;
+    bound_terms(e, as_published, &b0, &slope);
+    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
+    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
 }
 
 /* The error bound of the fitted time of microframe count mf. */
 static double fit_bound(const struct usbts_est *e, int64_t mf)
 {
-    double b0, slope;
-    bound_terms(e, &b0, &slope);
-    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
-    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
+    return bound_at(e, true, mf);
 }
 
 /* ---- wander -------------------------------------------------------------------- */
@@ -243,7 +253,7 @@ static void take_snapshot(struct usbts_est *e)
     s->mf = e->fit.ref_mf;
     s->mf_t = (double)e->fit.ref_t + e->fit.a;
     s->period = e->fit.b;
-    bound_terms(e, &s->b0, &s->slope);
+    bound_terms(e, false, &s->b0, &s->slope);
     e->snap_head = (e->snap_head + 1) % USBTS_EST_NSNAP;
     if (e->snap_count < USBTS_EST_NSNAP)
         e->snap_count++;
@@ -308,6 +318,7 @@ static void clear_epoch(struct usbts_est *e)
     memset(e->pred_n, 0, sizeof e->pred_n);
     e->noise_ewma = 0;
     e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
+    e->unconfirmed = false;
 }
 
 static void push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -368,25 +379,49 @@ static void score_windows(struct usbts_est *e, const struct usbts_est_capture *c
 
 static void accept_capture(struct usbts_est *e, const struct usbts_est_capture *c)
 {
-    /* A capture well outside what the fit expected means the rate has just
-     * changed: look again soon, so the windows are re-scored within
-     * milliseconds rather than over several steady-state periods. */
     if (e->fast_left > 0)
         e->fast_left--;
-    bool surprise =
-        e->have_fit && fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) > fit_bound(e, c->mf) + K * c->sd_ns;
+    /* How far the capture lies from what the fit expected, in units of the
+     * random part of the bound: the latch term is an offset every capture
+     * shares, so it hides nothing a capture could reveal. */
+    double z = 0;
+    if (e->have_fit)
+        z = K * fabs((double)c->t_ns - fit_time(&e->fit, c->mf)) /
+            (bound_at(e, false, c->mf) - latch_term(e) + K * c->sd_ns);
+    bool surprise = z > K;
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
+    /* A capture the fit did not expect means the rate may have just
+     * changed: look again soon, so the change is confirmed and the windows
+     * re-scored within milliseconds rather than over several steady-state
+     * periods.  One a little off (a rate step that has only begun to show)
+     * is worth one early look. */
     if (surprise || gap)
         e->fast_left = SURPRISE_CAPTURES;
+    else if (z > MILD_Z && e->fast_left < 1)
+        e->fast_left = 1;
     learn_wander(e, c);
-    if (gap) {
-        /* The first capture after a long gap (a stalled sampler): the rate
-         * may have moved since the data before it, every window's record
-         * was made before the gap and says nothing about now, and a long
-         * window would hold the new capture to the old rate with a bound
-         * that only knows the old data.  The shortest window, whose line
-         * runs from just before the gap to this capture, carries the rate
-         * across the gap; the windows compete afresh. */
+    /* A surprise says the old fit stopped being valid after the previous
+     * capture, but one point cannot say at what rate the clock now runs:
+     * until a capture confirms a line, the bound grows at the prior rate
+     * from this one, as the surprise test judged. */
+    bool confirmed_change = surprise && e->unconfirmed;
+    e->unconfirmed = surprise;
+    if (confirmed_change) {
+        /* The second surprise in a row: the rate has changed (a host-clock
+         * step), not one outlier.  The old fit stopped being valid before
+         * the first surprise, so its data leaves the fit: the line starts
+         * again from the two captures that showed the change, with the
+         * uncertainty two points have, and narrows as the fast captures
+         * come.  The count goes on: it is the same counter. */
+        e->cap_count = 1;
+    }
+    if (gap || confirmed_change) {
+        /* After a long gap (a stalled sampler) or a change of rate, every
+         * window's record was made before and says nothing about now, and
+         * a long window would hold the new captures to the old rate with a
+         * bound that only knows the old data.  The shortest window, whose
+         * line runs from just before the gap to this capture, follows at
+         * once; the windows compete afresh. */
         memset(e->pred_ewma, 0, sizeof e->pred_ewma);
         memset(e->pred_n, 0, sizeof e->pred_n);
         e->win = 0;
@@ -748,7 +783,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->ref_mf = e->fit.ref_mf;
         out->ref_ns = llround((double)e->fit.ref_t + e->fit.a);
         period = e->fit.b;
-        bound_terms(e, &bound0, &slope);
+        bound_terms(e, true, &bound0, &slope);
         out->bound_wander_fp = usbts_wander_to_fp(e->wander);
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {

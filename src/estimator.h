@@ -122,6 +122,7 @@ struct usbts_est {
     int32_t pending_count;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
+    bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
     double bracket_ns;       /* low quantile of read brackets */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];
