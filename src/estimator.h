@@ -86,7 +86,7 @@ struct usbts_est_snap {
 #define USBTS_EST_NSNAP 48
 
 /* Everything by value so a tracker can embed it: no pointers, no heap.
- * Treat as opaque outside estimator.c. */
+ * Treat as opaque outside src/estimator.c and src/est_*.c. */
 struct usbts_est {
     uint32_t epoch;          /* 0 before any data; +1 per discontinuity */
     bool stopped;            /* the counter is not advancing */
