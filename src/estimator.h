@@ -86,7 +86,7 @@ struct usbts_est_snap {
 #define USBTS_EST_NSNAP 48
 
 /* Everything by value so a tracker can embed it: no pointers, no heap.
- * Treat as opaque outside estimator.c. */
+ * Treat as opaque outside src/estimator.c and src/est_*.c. */
 struct usbts_est {
     uint32_t epoch;          /* 0 before any data; +1 per discontinuity */
     bool stopped;            /* the counter is not advancing */
@@ -122,6 +122,7 @@ struct usbts_est {
     int32_t pending_count;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
+    bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
     double bracket_ns;       /* low quantile of read brackets */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];

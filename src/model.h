@@ -113,16 +113,23 @@ static inline int64_t usbts_model_locate(const struct usbts_model *m, int64_t t,
     int64_t x = t - m->ref_ns;
     int64_t k = (int64_t)(((__int128)x * (__int128)m->rate_fp) >> 64);
     __int128 p = (__int128)k * (__int128)m->period_fp;
+    int64_t s = (int64_t)(p >> 32);
     if (m->rate_fp) { /* a stopped counter stays at ref_mf */
-        if ((int64_t)(p >> 32) > x) {
+        /* With p = s * 2^32 + low, the neighbours' starts are s plus or
+         * minus a carry out of low +- period_fp: 64-bit arithmetic. */
+        uint64_t low = (uint64_t)p & 0xFFFFFFFFu;
+        if (s > x) {
             k--;
-            p -= m->period_fp;
-        } else if ((int64_t)((p + m->period_fp) >> 32) <= x) {
-            k++;
-            p += m->period_fp;
+            s -= (int64_t)((m->period_fp - low + 0xFFFFFFFFu) >> 32);
+        } else {
+            int64_t next = s + (int64_t)((low + m->period_fp) >> 32);
+            if (next <= x) {
+                k++;
+                s = next;
+            }
         }
     }
-    *start_ns = m->ref_ns + (int64_t)(p >> 32);
+    *start_ns = m->ref_ns + s;
     return m->ref_mf + k;
 }
 
@@ -132,8 +139,12 @@ static inline int64_t usbts_model_bound_ns(const struct usbts_model *m, int64_t 
 {
     int64_t dist = t - m->ref_ns;
     uint64_t d = dist < 0 ? (uint64_t)-dist : (uint64_t)dist;
-    unsigned __int128 w = ((unsigned __int128)d * m->bound_wander_fp) >> 32;
-    uint64_t s = m->bound_slope_fp + (w > USBTS_MODEL_WANDER_CAP_FP ? USBTS_MODEL_WANDER_CAP_FP : (uint64_t)w);
+    /* the wander's share of the slope, (d * wander) >> 32, capped: a
+     * product past 64 bits is far past the cap */
+    uint64_t dw, w = USBTS_MODEL_WANDER_CAP_FP;
+    if (!__builtin_mul_overflow(d, m->bound_wander_fp, &dw) && (dw >> 32) < w)
+        w = dw >> 32;
+    uint64_t s = m->bound_slope_fp + w;
     unsigned __int128 grow = ((unsigned __int128)d * s) >> 32;
     int64_t age = now - m->heartbeat_ns;
     if (age > USBTS_MODEL_STALE_NS)
