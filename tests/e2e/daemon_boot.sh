@@ -39,6 +39,7 @@ touch /tmp/rebound
 wait $client || status=1
 cat /tmp/client.log
 /usbtimesync status 2>&1 | sed 's/^/E2E status: /'
+/usbtimesync list 2>&1 | sed 's/^/E2E list: /'
 grep -q "^E2E FAIL" /tmp/client.log && status=1
 [ $status = 0 ] && echo "E2E PASS daemon"
 exit $status

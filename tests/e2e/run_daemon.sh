@@ -21,5 +21,10 @@ e2e_initramfs "$work" "$E2E_HERE/init" "$daemon=usbtimesyncd" "$client=daemon_gu
 e2e_banner
 e2e_boot "$work" daemon "iomem=relaxed" -device qemu-xhci,id=xhci -device usb-kbd,bus=xhci.0 || exit 1
 grep -q "^E2E PASS daemon" <<<"$E2E_CONSOLE" || { echo "e2e daemon: no E2E PASS daemon"; exit 1; }
-grep -E "^E2E daemon (bound|source)" <<<"$E2E_CONSOLE" | sed 's/^/  /'
+# list names the daemon that serves the controller, status says how well.
+grep -qE "^E2E list: .*daemon: served by pid [0-9]+ \(running\)" <<<"$E2E_CONSOLE" ||
+    { echo "e2e daemon: usbtimesync list did not show the daemon serving the controller"; exit 1; }
+grep -qE "^E2E status: Source +: mmio" <<<"$E2E_CONSOLE" ||
+    { echo "e2e daemon: usbtimesync status did not show the mmio source"; exit 1; }
+grep -E "^E2E (daemon (bound|source)|list: .*daemon:)" <<<"$E2E_CONSOLE" | sed 's/^/  /'
 exit 0
