@@ -48,12 +48,13 @@
 
 /* One root hub the module may read through.  A slot is claimed by storing
  * hcd last (release) and freed by clearing hcd, then waiting for readers
- * (synchronize_srcu) before the slot may be claimed again. */
+ * (synchronize_srcu) before the slot may be claimed again.
+ */
 struct root_hub {
 	struct usb_hcd *hcd;		/* NULL: free */
 	struct usb_hcd *regs_hcd;	/* whose register mapping is read */
 	int busnum;
-	char name[USBTS_MFINDEX_NAME_LEN];	/* the controller's device name */
+	char name[USBTS_MFINDEX_NAME_LEN];	/* the controller's dev_name */
 };
 
 static struct root_hub hubs[MAX_ROOT_HUBS];
@@ -69,7 +70,8 @@ struct usbts_file {
 /* ---- the table of root hubs ------------------------------------------- */
 
 /* The hcd whose regs map the controller's registers: the primary one of an
- * xHCI pair (the USB 3 root hub's hcd shares the primary's hardware). */
+ * xHCI pair (the USB 3 root hub's hcd shares the primary's hardware).
+ */
 static struct usb_hcd *regs_owner(struct usb_hcd *hcd)
 {
 	if (hcd->primary_hcd && !hcd->regs)
@@ -101,11 +103,13 @@ static void hub_add_locked(struct usb_device *root)
 	hubs[free].busnum = hcd->self.busnum;
 	strscpy(hubs[free].name, ctl ? dev_name(ctl) : "",
 		sizeof(hubs[free].name));
+	/* pairs with hub_find()'s acquire: who sees hcd sees the rest */
 	smp_store_release(&hubs[free].hcd, hcd);
 }
 
 /* Forgets every slot that reads through hcd (its own, and a USB 3 root hub
- * that borrows its mapping), then waits until no reader can still hold one. */
+ * that borrows its mapping), then waits until no reader can still hold one.
+ */
 static void hub_remove(struct usb_hcd *hcd)
 {
 	bool any = false;
@@ -187,6 +191,7 @@ static struct root_hub *hub_find(const struct usbts_mfindex_burst *req)
 	int i;
 
 	for (i = 0; i < MAX_ROOT_HUBS; i++) {
+		/* pairs with hub_add_locked()'s release */
 		struct usb_hcd *hcd = smp_load_acquire(&hubs[i].hcd);
 
 		if (!hcd)
@@ -235,7 +240,8 @@ static int mfindex_addr(struct usb_hcd *hcd, void __iomem **out)
 }
 
 /* One MFINDEX read with interrupts off only around it: nothing but the
- * register access can fall inside the bracket, except an NMI or SMI. */
+ * register access can fall inside the bracket, except an NMI or SMI.
+ */
 static u32 read_bracketed(void __iomem *reg, struct usbts_mfindex_sample *s)
 {
 	unsigned long flags;
@@ -334,7 +340,8 @@ static long ioc_burst(struct usbts_file *f, void __user *arg)
 
 	/* The samples are gathered into the file's buffer and copied out after
 	 * the SRCU section: a page fault on user memory (even one that waits
-	 * on userfaultfd) must never hold up a controller's removal. */
+	 * on userfaultfd) must never hold up a controller's removal.
+	 */
 	if (mutex_lock_interruptible(&f->lock))
 		return -EINTR;
 	n = burst(&req, f->buf);
@@ -403,7 +410,8 @@ static int __init usbts_init(void)
 		return ret;
 	/* Notifications first, then the scan: a root hub added in between is
 	 * seen twice (hub_add_locked ignores the second), and one removed in
-	 * between is skipped by its NOTATTACHED state. */
+	 * between is skipped by its NOTATTACHED state.
+	 */
 	usb_register_notify(&usb_nb);
 	usb_for_each_dev(NULL, scan_one);
 	ret = misc_register(&usbts_misc);
@@ -430,7 +438,7 @@ static void __exit usbts_exit(void)
 module_init(usbts_init);
 module_exit(usbts_exit);
 
-MODULE_DESCRIPTION("xHCI MFINDEX reads bracketed by CLOCK_MONOTONIC, for usbtimesync");
+MODULE_DESCRIPTION("xHCI MFINDEX reads bracketed by CLOCK_MONOTONIC");
 MODULE_AUTHOR("The usbtimesync authors");
 MODULE_LICENSE("Dual MIT/GPL");
 MODULE_VERSION("0.1.0");

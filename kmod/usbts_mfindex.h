@@ -31,7 +31,8 @@
 #define USBTS_MFINDEX_NAME_LEN 32
 
 /* Stop the burst at the first sample whose MFINDEX differs from the first
- * sample's: a burst aimed at a microframe boundary then ends right after it. */
+ * sample's: a burst aimed at a microframe boundary then ends right after it.
+ */
 #define USBTS_MFINDEX_STOP_ON_CHANGE 0x1u
 
 struct usbts_mfindex_info {
@@ -42,9 +43,9 @@ struct usbts_mfindex_info {
 };
 
 struct usbts_mfindex_sample {
-	__s64 before_ns;	/* ktime_get_ns() just before the register read */
+	__s64 before_ns;	/* ktime_get_ns() just before the read */
 	__s64 after_ns;		/* ktime_get_ns() just after */
-	__u32 mfindex;		/* the raw register; bits 13:0 count microframes */
+	__u32 mfindex;		/* the raw register; bits 13:0 count uframes */
 	__u32 reserved;		/* 0 */
 };
 
@@ -52,13 +53,15 @@ struct usbts_mfindex_burst {
 	__u32 size;		/* in: sizeof(struct usbts_mfindex_burst) */
 	__u32 flags;		/* in: 0 or USBTS_MFINDEX_STOP_ON_CHANGE */
 	__u32 busnum;		/* in: USB bus number, or 0 to go by name */
-	__u32 count;		/* in: samples wanted, 1..64; out: samples taken */
+	__u32 count;		/* in: samples wanted, 1..64; out: taken */
 	char controller[USBTS_MFINDEX_NAME_LEN]; /* in: NUL-terminated, or "" */
 	__u64 samples;		/* in: user address of count samples */
 };
 
 #define USBTS_MFINDEX_IOC_MAGIC 0xB7
-#define USBTS_MFINDEX_IOC_INFO _IOWR(USBTS_MFINDEX_IOC_MAGIC, 0, struct usbts_mfindex_info)
-#define USBTS_MFINDEX_IOC_BURST _IOWR(USBTS_MFINDEX_IOC_MAGIC, 1, struct usbts_mfindex_burst)
+#define USBTS_MFINDEX_IOC_INFO \
+	_IOWR(USBTS_MFINDEX_IOC_MAGIC, 0, struct usbts_mfindex_info)
+#define USBTS_MFINDEX_IOC_BURST \
+	_IOWR(USBTS_MFINDEX_IOC_MAGIC, 1, struct usbts_mfindex_burst)
 
 #endif
