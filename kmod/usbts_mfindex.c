@@ -69,14 +69,14 @@ struct usbts_file {
 
 /* ---- the table of root hubs ------------------------------------------- */
 
-/* The hcd whose regs map the controller's registers: the primary one of an
- * xHCI pair (the USB 3 root hub's hcd shares the primary's hardware).
+/*
+ * The hcd whose regs the module reads: the primary one of a pair (an xHCI
+ * controller's USB 3 root hub has a shared hcd; the primary owns the
+ * mapping, and the PCI glue unmaps it after removing the primary).
  */
 static struct usb_hcd *regs_owner(struct usb_hcd *hcd)
 {
-	if (hcd->primary_hcd && !hcd->regs)
-		return hcd->primary_hcd;
-	return hcd;
+	return hcd->primary_hcd ? hcd->primary_hcd : hcd;
 }
 
 static void hub_add_locked(struct usb_device *root)

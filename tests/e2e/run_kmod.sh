@@ -57,9 +57,11 @@ for mode in stock compare; do
     for src in kmod mmio; do
         line=$(grep "^E2E RESULT source=$src " <<<"${console[$mode]}" | head -n 1)
         [ -n "$line" ] || continue
-        printf "  %-7s boot  %-5s  bracket_ns %-6s bound_us_max %-4s bound_us_median %s\n" "$mode" "$src" \
-            "$(field bracket_ns "$line")" "$(field bound_us_max "$line")" "$(field bound_us_median "$line")"
+        printf "  %-7s boot  %-5s  bracket_ns %-6s bound_us median %-3s p99 %-3s max %s\n" "$mode" "$src" \
+            "$(field bracket_ns "$line")" "$(field bound_us_median "$line")" "$(field bound_us_p99 "$line")" \
+            "$(field bound_us_max "$line")"
     done
-    grep "^E2E kmod read bracket\|^E2E kmod ioctl" <<<"${console[$mode]}" | sed "s/^E2E kmod /  $mode boot  module: /"
+    grep "^E2E kmod read bracket\|^E2E kmod ioctl" <<<"${console[$mode]}" |
+        sed "s/^E2E kmod /  $(printf %-7s "$mode") boot  module: /"
 done
 exit $status
