@@ -219,16 +219,26 @@ int main(int argc, char **argv)
         WINUSB_INTERFACE_HANDLE ih;
         ULONG f1 = 0, f2 = 0;
         LARGE_INTEGER t1, t2;
-        if (d == INVALID_HANDLE_VALUE || !WinUsb_Initialize(d, &ih) || !WinUsb_GetCurrentFrameNumber(ih, &f1, &t1)) {
+        BOOL ok = d != INVALID_HANDLE_VALUE && WinUsb_Initialize(d, &ih);
+        long long a0 = mono_ns();
+        ok = ok && WinUsb_GetCurrentFrameNumber(ih, &f1, &t1);
+        long long a1 = mono_ns();
+        if (!ok) {
             fail("GetCurrentFrameNumber without tracking");
         } else {
             sleep_ms(100);
+            long long b0 = mono_ns();
             if (!WinUsb_GetCurrentFrameNumber(ih, &f2, &t2))
                 fail("second GetCurrentFrameNumber");
+            long long b1 = mono_ns();
             double ms = (double)(t2.QuadPart - t1.QuadPart) / 1e4;
             long long moved = (long long)(f2 - f1);
-            if (llabs(moved - (long long)(ms + 0.5)) > 2)
-                fail("the frame moved by %lld in %.1f ms", moved, ms);
+            /* Each stamp was taken near its read, inside its call: a guest
+             * vCPU descheduled inside a call (TCG on a busy host) widens the
+             * allowance by that call's duration, and only that. */
+            double slack_ms = 2 + (double)((a1 - a0) + (b1 - b0)) / 1e6;
+            if ((double)llabs(moved - (long long)(ms + 0.5)) > slack_ms)
+                fail("the frame moved by %lld in %.1f ms (allowed %.1f ms either way)", moved, ms, slack_ms);
             printf("E2E GetCurrentFrameNumber without tracking: %lld frames in %.1f ms\n", moved, ms);
         }
         if (d != INVALID_HANDLE_VALUE)
