@@ -17,6 +17,8 @@ src=$1
 out=$2
 cache=${USBTS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usbtimesync-e2e}
 
+# No module from an earlier build may outlive a skip (run_kmod.sh would load it).
+rm -rf "$out"
 kdir=${USBTS_KDIR:-}
 if [ -z "$kdir" ] && [ -f "$cache/HEADERS" ]; then
     kdir=$(cat "$cache/HEADERS")
@@ -35,7 +37,6 @@ release=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$kdir/include/generate
 echo "kmod: building against $kdir (kernel $release)"
 
 # Out of the source tree: Kbuild writes its objects next to the sources.
-rm -rf "$out"
 mkdir -p "$out"
 cp "$src"/kmod/Kbuild "$src"/kmod/Makefile "$src"/kmod/*.c "$src"/kmod/*.h "$out"/
 log="$out/build.log"
