@@ -5,7 +5,8 @@
 #   stock    a stock command line: insmod, the module's brackets, malformed
 #            requests, e2e_guest tracking the keyboard with source kmod
 #            (deauthorize, unbind and bind while tracking), the requests again
-#            on the rebound controller, rmmod while a tracker is open (must
+#            on the rebound controller, three unbinds under a process sending
+#            bursts back to back (ENODEV only), rmmod while a tracker is open (must
 #            be refused; the tracker goes on), rmmod after it (then the
 #            library falls back to debugfs without a word)
 #   compare  iomem=relaxed: e2e_guest with the MMIO source and with kmod in
@@ -45,6 +46,9 @@ if [ "$mode" = stock ]; then
     wait_devices
     ctl=$(controller)
     /kmod_guest requests "$ctl" 1 || fail "kmod_guest requests"
+    # Unbind and bind under a reader hammering the module from another process.
+    /kmod_guest removal "$ctl" 3 || fail "kmod_guest removal"
+    wait_devices
 
     # rmmod while a tracker has the module open: refused, the tracker goes on.
     /usbtimesync track 0627:0001 --duration 4 --interval 500 >/tmp/track.log 2>&1 &

@@ -17,6 +17,13 @@
  *       N bursts of 64 reads: prints the distribution of the module's read
  *       bracket (the time interrupts are off, less one clock read) and of the
  *       whole ioctl seen from user space.
+ *   kmod_guest removal CONTROLLER N
+ *       N times: unbinds the controller from xhci_hcd while a child process
+ *       sends bursts of 64 back to back through its own open file; a request
+ *       after the unbind must fail with ENODEV; after binding it again,
+ *       requests by the same name must work again (the module learns the new
+ *       root hubs).  The child's requests may only succeed or fail with
+ *       ENODEV.
  *
  * Prints "E2E kmod ..." lines, "E2E FAIL: ..." for each failure; exits 0 when
  * nothing failed.
@@ -29,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,6 +263,95 @@ static int requests(int fd)
     return failures ? 1 : 0;
 }
 
+static int write_attr(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, value, strlen(value));
+    close(fd);
+    return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+static int one_request(int fd)
+{
+    static struct usbts_mfindex_sample buf[USBTS_MFINDEX_MAX_BURST];
+    struct usbts_mfindex_burst r = good_req(buf, USBTS_MFINDEX_MAX_BURST);
+    return ioctl(fd, USBTS_MFINDEX_IOC_BURST, &r) == 0 ? 0 : errno;
+}
+
+/* The child: bursts until the pipe closes; exit 0 if every request either
+ * worked or failed with ENODEV. */
+static int hammer(int stop_fd)
+{
+    int fd = open(USBTS_MFINDEX_DEVICE, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    long ok = 0, gone = 0, other = 0;
+    int last_other = 0;
+    fcntl(stop_fd, F_SETFL, O_NONBLOCK);
+    for (;;) {
+        char c;
+        if (read(stop_fd, &c, 1) == 0)
+            break;
+        int e = one_request(fd);
+        if (e == 0)
+            ok++;
+        else if (e == ENODEV)
+            gone++;
+        else if (e != EINTR) {
+            other++;
+            last_other = e;
+        }
+    }
+    printf("E2E kmod removal: a concurrent reader made %ld requests that worked, %ld that failed with ENODEV, %ld "
+           "otherwise%s%s\n",
+           ok, gone, other, other ? ": " : "", other ? strerror(last_other) : "");
+    close(fd);
+    return other == 0 && ok > 0 ? 0 : 1;
+}
+
+static int removal(int fd, int rounds)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return 1;
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        close(pipefd[1]);
+        _exit(hammer(pipefd[0]));
+    }
+    close(pipefd[0]);
+    for (int i = 0; i < rounds; i++) {
+        usleep(200000);
+        if (write_attr("/sys/bus/pci/drivers/xhci_hcd/unbind", controller) != 0) {
+            FAIL("cannot unbind %s: %s", controller, strerror(errno));
+            break;
+        }
+        int e = one_request(fd);
+        if (e != ENODEV)
+            FAIL("a request after unbinding %s gave %s, want ENODEV", controller, e ? strerror(e) : "success");
+        if (write_attr("/sys/bus/pci/drivers/xhci_hcd/bind", controller) != 0) {
+            FAIL("cannot bind %s: %s", controller, strerror(errno));
+            break;
+        }
+        int64_t t0 = mono_ns();
+        while ((e = one_request(fd)) != 0 && mono_ns() - t0 < 10000000000)
+            usleep(10000);
+        if (e != 0)
+            FAIL("10 s after binding %s again, requests still fail: %s", controller, strerror(e));
+        else
+            printf("E2E kmod removal %d: ENODEV while unbound; readable again %.0f ms after bind\n", i + 1,
+                   (double)(mono_ns() - t0) / 1e6);
+    }
+    close(pipefd[1]);
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        FAIL("the concurrent reader saw an error other than ENODEV, or never read");
+    return failures ? 1 : 0;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -302,8 +399,9 @@ static int bracket(int fd, int bursts)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc != 4 || (strcmp(argv[1], "requests") != 0 && strcmp(argv[1], "bracket") != 0)) {
-        fprintf(stderr, "usage: kmod_guest requests CONTROLLER BUS | bracket CONTROLLER N\n");
+    if (argc != 4 ||
+        (strcmp(argv[1], "requests") != 0 && strcmp(argv[1], "bracket") != 0 && strcmp(argv[1], "removal") != 0)) {
+        fprintf(stderr, "usage: kmod_guest requests CONTROLLER BUS | bracket CONTROLLER N | removal CONTROLLER N\n");
         return 2;
     }
     controller = argv[2];
@@ -316,8 +414,10 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "requests") == 0) {
         bus = (unsigned)strtoul(argv[3], NULL, 10);
         rc = requests(fd);
-    } else {
+    } else if (strcmp(argv[1], "bracket") == 0) {
         rc = bracket(fd, atoi(argv[3]));
+    } else {
+        rc = removal(fd, atoi(argv[3]));
     }
     close(fd);
     if (rc == 0)
