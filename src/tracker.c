@@ -45,6 +45,10 @@ struct tracker {
     bool stop;
     pthread_t thread;
     int64_t stall_until_ns;     /* virtual clock: sampler starved until then */
+    struct usbts_est_plan next; /* virtual clock: the plan made when the last burst ended ... */
+    bool have_next;             /* ... kept, so that how the caller slices time changes nothing */
+    int64_t bad_since_ns;       /* reads with reserved bits set, back to back since then (0: none) */
+    uint32_t bad_reads;
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
     int nwatches;
@@ -106,11 +110,28 @@ static void publish(uint32_t idx, struct tracker *t)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Bits 31:14 of MFINDEX are reserved and read as zero: a value with any of
+ * them set is not a sample (a torn read, or all ones from a PCIe device that
+ * no longer answers).  It never reaches the estimator.  If every read for
+ * USBTS_BAD_READS_GONE_NS, and at least USBTS_BAD_READS_GONE_MIN of them, is
+ * like that, the controller is gone. */
+#define NOT_A_SAMPLE ((DWORD)-1)
+#define BAD_READS_PER_BURST 64 /* a burst gives up after this many, so it cannot spin on them */
+
 static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
 {
     int64_t before, after;
     uint32_t mf;
     DWORD err = usbts_source_read(t->src, &before, &mf, &after);
+    if (err == ERROR_SUCCESS && (mf & ~(uint32_t)USBTS_MFINDEX_MASK)) {
+        if (t->bad_reads++ == 0)
+            t->bad_since_ns = before;
+        if (t->bad_reads < USBTS_BAD_READS_GONE_MIN || after - t->bad_since_ns < USBTS_BAD_READS_GONE_NS)
+            return NOT_A_SAMPLE;
+        err = ERROR_DEVICE_NOT_CONNECTED;
+    } else if (err == ERROR_SUCCESS) {
+        t->bad_reads = 0;
+    }
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         atomic_store(&usbts_tracker_pubs[idx].gone, true);
     if (err != ERROR_SUCCESS)
@@ -121,14 +142,26 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
     return ERROR_SUCCESS;
 }
 
-/* One burst of back-to-back reads, as the estimator asked for. */
+/* One burst of back-to-back reads, as the estimator asked for.  Reads that
+ * are not samples are skipped (the estimator sees the gap they leave) and
+ * count towards max_reads, so a burst cannot spin on them. */
 static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads)
 {
     DWORD err = ERROR_SUCCESS;
+    int32_t bad = 0;
+    t->have_next = false; /* the estimator learns from this burst: plan afresh */
     usbts_est_burst_begin(&t->est);
     for (int32_t n = 0; n < max_reads; n++) {
         struct usbts_read r;
         err = read_once(idx, t, &r);
+        if (err == NOT_A_SAMPLE) {
+            err = ERROR_SUCCESS;
+            if (++bad >= BAD_READS_PER_BURST || usbts_clock_now(t->src->clock) >= deadline_ns)
+                break;
+            if (max_reads == 1)
+                max_reads = 2; /* a one-read anchor still wants its read */
+            continue;
+        }
         if (err != ERROR_SUCCESS)
             break;
         if (usbts_est_feed(&t->est, &r) || r.after_ns >= deadline_ns)
@@ -456,12 +489,22 @@ DWORD usbts_tracker_read_now(uint32_t idx, int64_t *mf, int64_t *t_ns, char *msg
     DWORD err = ensure_source(idx, t, msg, msglen);
     struct usbts_read r = {0};
     if (err == ERROR_SUCCESS) {
-        err = read_once(idx, t, &r);
-        if (err != ERROR_SUCCESS)
+        for (int tries = 0; tries < 4; tries++) {
+            err = read_once(idx, t, &r);
+            if (err != NOT_A_SAMPLE)
+                break;
+        }
+        if (err == NOT_A_SAMPLE) {
+            snprintf(msg, msglen, "MFINDEX read back with reserved bits set four times: the controller did not "
+                                  "answer cleanly; try again");
+            err = ERROR_GEN_FAILURE;
+        } else if (err != ERROR_SUCCESS) {
             read_error_message(err, t, msg, msglen);
+        }
     }
     if (err == ERROR_SUCCESS) {
         /* Feeding it keeps the counter extension continuous across calls. */
+        t->have_next = false;
         usbts_est_burst_begin(&t->est);
         usbts_est_feed(&t->est, &r);
         usbts_est_burst_end(&t->est);
@@ -503,14 +546,21 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
     int64_t target = usbts_clock_now(clock) + (int64_t)ns;
     while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
         int64_t now = usbts_clock_now(clock);
-        struct usbts_est_plan plan;
-        usbts_est_plan(&t->est, now, &plan);
+        /* The plan is made where the last burst ended, not where this call
+         * began: one advance of a second and a thousand of a millisecond then
+         * read at the same instants and get the same answers. */
+        if (!t->have_next) {
+            usbts_est_plan(&t->est, now, &t->next);
+            t->have_next = true;
+        }
+        struct usbts_est_plan plan = t->next;
         int64_t start = plan.start_ns > now ? plan.start_ns : now;
         if (start < t->stall_until_ns)
             start = t->stall_until_ns;
         if (start > target)
             break;
         usbts_clock_set_at_least(clock, start);
+        t->have_next = false;
         run_burst(idx, t, start + (plan.deadline_ns - plan.start_ns), plan.max_reads);
         if (usbts_clock_now(clock) == now)
             usbts_clock_set_at_least(clock, now + 1); /* always make progress */
