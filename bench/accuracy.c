@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         char newgen[16] = "-", recov[16] = "-";
         if (w.new_generation_ms >= 0)
             snprintf(newgen, sizeof newgen, "%.1fms", w.new_generation_ms);
-        if (sc->event && w.recovered_p99_ns > 0)
+        if (sc->events[0].what && w.recovered_p99_ns > 0)
             snprintf(recov, sizeof recov, "%.0f", w.recovered_p99_ns);
         printf("%-14s %7.0f %7.0f %8.0f %7.2f%% %9.2f %10.0f %10.0f %8.0fx %8.0fx %8s %9s %6lld\n", sc->name, w.p50_ns,
                w.p99_ns, w.max_ns, 100 * w.outside_share, worst_bound_ratio, w.base_read_p99_ns, w.base_wrap_p99_ns,

@@ -49,6 +49,7 @@ struct tracker {
     bool have_next;             /* ... kept, so that how the caller slices time changes nothing */
     int64_t bad_since_ns;       /* reads with reserved bits set, back to back since then (0: none) */
     uint32_t bad_reads;
+    int64_t bad_last_ns;        /* the latest of them */
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
     int nwatches;
@@ -116,7 +117,15 @@ static void publish(uint32_t idx, struct tracker *t)
  * USBTS_BAD_READS_GONE_NS, and at least USBTS_BAD_READS_GONE_MIN of them, is
  * like that, the controller is gone. */
 #define NOT_A_SAMPLE ((DWORD)-1)
-#define BAD_READS_PER_BURST 64 /* a burst gives up after this many, so it cannot spin on them */
+#define BAD_READS_PER_BURST 8 /* a burst gives up after this many in a row, so it cannot spin on them */
+#define BAD_BACKOFF_NS 1000000 /* and after that many in a row, the next burst waits this long */
+
+/* The earliest a burst may start: a source that keeps answering garbage is
+ * read about once a millisecond until it answers or is declared gone. */
+static int64_t not_before(const struct tracker *t)
+{
+    return t->bad_reads >= BAD_READS_PER_BURST / 2 ? t->bad_last_ns + BAD_BACKOFF_NS : INT64_MIN;
+}
 
 static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
 {
@@ -126,6 +135,7 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
     if (err == ERROR_SUCCESS && (mf & ~(uint32_t)USBTS_MFINDEX_MASK)) {
         if (t->bad_reads++ == 0)
             t->bad_since_ns = before;
+        t->bad_last_ns = after;
         if (t->bad_reads < USBTS_BAD_READS_GONE_MIN || after - t->bad_since_ns < USBTS_BAD_READS_GONE_NS)
             return NOT_A_SAMPLE;
         err = ERROR_DEVICE_NOT_CONNECTED;
@@ -212,6 +222,8 @@ static void *sampler_main(void *arg)
         struct usbts_est_plan plan;
         usbts_est_plan(&t->est, now, &plan);
         int64_t wake = plan.start_ns - lateness;
+        if (wake < not_before(t))
+            wake = not_before(t);
         bool for_burst = true;
         if (atomic_load(&pub->gone) || wake > now + WATCH_PERIOD_NS) {
             wake = now + WATCH_PERIOD_NS; /* keep polling presence; re-plan after */
@@ -557,6 +569,8 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
         int64_t start = plan.start_ns > now ? plan.start_ns : now;
         if (start < t->stall_until_ns)
             start = t->stall_until_ns;
+        if (start < not_before(t))
+            start = not_before(t);
         if (start > target)
             break;
         usbts_clock_set_at_least(clock, start);
