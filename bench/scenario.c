@@ -248,6 +248,9 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
                 double share = (double)(r->reads - bucket_reads) * read_ns / (double)(now - bucket_t);
                 if (share > r->max_read_share)
                     r->max_read_share = share;
+                if (share > SCENARIO_SPIN_SHARE && getenv("SCENARIO_DEBUG"))
+                    fprintf(stderr, "spin: %lld reads in %.1f ms to %.3f ms (gen %u)\n", r->reads - bucket_reads,
+                            (double)(now - bucket_t) / MS, (double)(now - t0) / MS, (unsigned)q.CurrentGenerationID);
                 bucket_t = now;
                 bucket_reads = r->reads;
             }

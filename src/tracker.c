@@ -174,6 +174,7 @@ static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int
         }
         if (err != ERROR_SUCCESS)
             break;
+        bad = 0;
         if (usbts_est_feed(&t->est, &r) || r.after_ns >= deadline_ns)
             break;
     }
