@@ -47,6 +47,11 @@
 #define WANDER_FLOOR 0.02e-6       /* rate uncertainty floor: slow oscillator wander */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
+/* The SOF reaches the wire some way from the MFINDEX edge the host reads
+ * (controller pipeline, SYNC field, hub repeaters): invisible to every read,
+ * so the published bound covers it up to this much, like the latch position
+ * (the simulator's sof_ns, USBTS_SIM_SOF_COVERED_NS, must not exceed it). */
+#define SOF_ALLOWANCE_NS 250.0
 
 static const int32_t win_size[USBTS_EST_NWIN] = {4, 8, 16, 32, 64, 128, 256, 512};
 
@@ -641,14 +646,14 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->ref_mf = e->fit.ref_mf;
         out->ref_ns = llround((double)e->fit.ref_t + e->fit.a);
         period = e->fit.b;
-        bound0 = K * sqrt(e->fit.var_a + model_err2(e)) + latch_term(e);
+        bound0 = K * sqrt(e->fit.var_a + model_err2(e)) + latch_term(e) + SOF_ALLOWANCE_NS;
         slope = K * sqrt(e->fit.var_b) / e->fit.b + WANDER_FLOOR;
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *c = cap_at(e, 0);
         out->ref_mf = c->mf;
         out->ref_ns = c->t_ns;
-        bound0 = K * c->sd_ns + latch_term(e);
+        bound0 = K * c->sd_ns + latch_term(e) + SOF_ALLOWANCE_NS;
         slope = PRIOR_RATE;
         out->flags = USBTS_MODEL_CAPTURED;
     } else {
