@@ -47,6 +47,8 @@ struct tracker {
     int64_t stall_until_ns;     /* virtual clock: sampler starved until then */
     struct usbts_est_plan next; /* virtual clock: the plan made when the last burst ended ... */
     bool have_next;             /* ... kept, so that how the caller slices time changes nothing */
+    int64_t adv_target;         /* virtual clock: where the last advance aimed ... */
+    int64_t adv_end;            /* ... and where the clock stood after it (a burst may overrun the aim) */
     int64_t bad_since_ns;       /* reads with reserved bits set, back to back since then (0: none) */
     uint32_t bad_reads;
     int64_t bad_last_ns;        /* the latest of them */
@@ -556,7 +558,13 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
         pthread_mutex_unlock(&t->mu);
         return ERROR_INVALID_PARAMETER;
     }
-    int64_t target = usbts_clock_now(clock) + (int64_t)ns;
+    /* A burst may end past the aim; if nothing has moved the clock since,
+     * aim on from the previous aim, so that a thousand advances of 1 ms end
+     * where one of 1 s does. */
+    int64_t base = usbts_clock_now(clock);
+    if (t->adv_end == base && t->adv_target > 0 && t->adv_target < base)
+        base = t->adv_target;
+    int64_t target = base + (int64_t)ns;
     while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
         int64_t now = usbts_clock_now(clock);
         /* The plan is made where the last burst ended, not where this call
@@ -581,6 +589,8 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
             usbts_clock_set_at_least(clock, now + 1); /* always make progress */
     }
     usbts_clock_set_at_least(clock, target);
+    t->adv_target = target;
+    t->adv_end = usbts_clock_now(clock);
     pthread_mutex_unlock(&t->mu);
     return ERROR_SUCCESS;
 }
