@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Installs what the end-to-end test needs and fetches Debian's kernel:
 # QEMU, busybox-static and cpio from apt; the kernel image package with
-# `apt-get download` (not installed: only vmlinuz and the four USB modules
+# `apt-get download` (not installed: only vmlinuz and the modules listed in modules.txt
 # are extracted) into the cache directory run.sh reads.
 #
 #   USBTS_E2E_CACHE   where to put the kernel (default ~/.cache/usbtimesync-e2e)
@@ -31,7 +31,11 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { echo "setup.sh: cannot resolve linux-image-amd64 to a kernel package" >&2; exit 1; }
 
-if [ -f "$cache/PACKAGE" ] && [ "$(cat "$cache/PACKAGE")" = "$pkg" ] && [ -f "$cache/vmlinuz" ]; then
+# The modules every boot loads, and those a boot script adds (modules.txt).
+here=$(cd "$(dirname "$0")" && pwd)
+modules=$(grep -v '^#' "$here/modules.txt" | tr '\n' ' ')
+want="$pkg: $modules"
+if [ -f "$cache/PACKAGE" ] && [ "$(cat "$cache/CONTENTS" 2>/dev/null)" = "$want" ] && [ -f "$cache/vmlinuz" ]; then
     echo "setup.sh: $pkg already in $cache"
     exit 0
 fi
@@ -42,7 +46,7 @@ chmod 755 "$work" # apt downloads as user _apt
 dpkg-deb -x "$work"/*.deb "$work/x"
 mkdir -p "$cache/modules"
 cp "$work"/x/boot/vmlinuz-* "$cache/vmlinuz"
-for m in usb-common usbcore xhci-hcd xhci-pci; do
+for m in $modules; do
     f=$(find "$work/x/lib/modules" -name "$m.ko*" | head -n 1)
     [ -n "$f" ] || { echo "setup.sh: $pkg has no $m module" >&2; exit 1; }
     case "$f" in
@@ -52,4 +56,5 @@ for m in usb-common usbcore xhci-hcd xhci-pci; do
     esac
 done
 echo "$pkg" >"$cache/PACKAGE"
+echo "$want" >"$cache/CONTENTS"
 echo "setup.sh: $pkg's kernel and USB modules are in $cache"
