@@ -503,6 +503,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
             p->deadline_ns = (int64_t)(t_b + u + 4 * e->bracket_ns + 2000);
             e->plan_target_ns = (int64_t)t_b;
             e->plan_target_low = (uint32_t)target & MASK;
+            e->plan_target_unc = u;
         }
     }
     e->plan_start_ns = p->start_ns;
@@ -512,7 +513,7 @@ void usbts_est_burst_begin(struct usbts_est *e)
 {
     e->in_burst = true;
     e->burst_reads = 0;
-    e->burst_captured = e->burst_missed = e->burst_changed = false;
+    e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = false;
 }
 
 bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
@@ -522,6 +523,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         e->value_since_ns = e->latest_before_ns;
     e->latest_low = r->mfindex & MASK;
     e->latest_before_ns = r->before_ns;
+    e->heartbeat_ns = r->after_ns;
     double w = width(r);
     bool pre = e->bracket_ns > 0 && preempted(e, w);
     note_bracket(e, w);
@@ -549,13 +551,26 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
     }
     if (first) {
         e->first = e->prev = *r;
-        /* Woke too late: the boundary this burst aimed at has passed.  Give
-         * up rather than spin a whole microframe; start earlier next time. */
-        if (e->plan_target_ns && ((r->mfindex - e->plan_target_low + 1) & MASK) > 0 &&
-            ((r->mfindex - e->plan_target_low + 1) & MASK) < 64) {
-            e->burst_missed = true;
-            e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
-            return true;
+        /* The counter already shows the microframe this burst aimed to see
+         * begin.  If the host clock agrees that its start has passed, the
+         * sampler woke too late: give up rather than spin a whole
+         * microframe, and start earlier next time.  If the clock says the
+         * boundary is still ahead, the counter is not where the model puts
+         * it (a reset, a jump): that is news, not lateness, and only
+         * reading on to capture a boundary can tell what happened.  Giving
+         * up there would repeat forever, each burst seeing the same offset
+         * (the lock-up of a reset just before a wrap, issue #16). */
+        if (e->plan_target_ns && ((r->mfindex - e->plan_target_low) & MASK) < WRAP / 2) {
+            /* the latch lies in [before, after]: lateness explains the
+             * counter when the read could have latched after the start */
+            if ((double)r->after_ns >= (double)e->plan_target_ns - e->plan_target_unc) {
+                /* (a preempted read is no evidence of a late wake-up: it
+                 * does not count towards the misses that bring a probe) */
+                e->burst_missed = !pre;
+                e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
+                return true;
+            }
+            e->burst_surprised = true;
         }
         if (e->cap_count == 0 && !pre) { /* keep a single-read anchor fresh */
             double m, unc;
@@ -617,9 +632,19 @@ void usbts_est_burst_end(struct usbts_est *e)
         /* caught it: the lead may shrink towards what the model needs */
         double min_lead = MIN_LEAD_NS + 2 * e->bracket_ns;
         e->lead_ns = fmax(min_lead, e->lead_ns * 0.97);
-    } else if (!e->burst_missed && !e->stopped && e->plan_target_ns && e->burst_reads >= 2 && !e->burst_changed &&
-               !was_probe) {
-        /* the boundary we aimed at never came: look for a while */
+        e->misses = 0;
+    } else if (e->burst_missed) {
+        /* Woken late again and again (a loaded machine, a lead that cannot
+         * grow enough): a probe looks for any boundary, so the model is fed
+         * whatever the wake-ups do. */
+        if (++e->misses >= 3) {
+            e->long_probe = true;
+            e->misses = 0;
+        }
+    } else if (!e->stopped && !was_probe && (e->burst_surprised || (e->plan_target_ns && e->burst_reads >= 2 &&
+                                                                     !e->burst_changed))) {
+        /* the boundary we aimed at never came, or the counter was already
+         * past it: look for a while */
         e->long_probe = true;
     }
     e->plan_target_ns = 0;
@@ -631,6 +656,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         return false;
     memset(out, 0, sizeof *out);
     out->generation = e->epoch;
+    out->heartbeat_ns = e->heartbeat_ns;
     double period = NOMINAL_NS, bound0, slope;
     if (e->stopped) {
         out->flags = USBTS_MODEL_STOPPED;

@@ -86,14 +86,17 @@ struct usbts_est {
     /* the current burst */
     bool in_burst;
     int32_t burst_reads;
-    bool burst_captured, burst_missed, burst_changed;
+    bool burst_captured, burst_missed, burst_changed, burst_surprised;
     struct usbts_read first, prev;
     uint32_t latest_low;      /* MFINDEX of the latest read ... */
     int64_t latest_before_ns; /* ... and when it began (0: no read yet) */
     int64_t value_since_ns;   /* the counter has shown latest_low since after this (0: unknown) */
+    int64_t heartbeat_ns;     /* when the latest read ended: the model's heartbeat */
     /* the last plan */
     int64_t plan_start_ns, plan_target_ns;
     uint32_t plan_target_low; /* MFINDEX of the microframe the burst aims to see begin */
+    double plan_target_unc;   /* the model's uncertainty of plan_target_ns */
+    int32_t misses;           /* bursts in a row that woke too late */
     bool long_probe;         /* the expected boundary did not come: look longer */
     double lead_ns;          /* how early bursts start before a boundary */
     /* captures of this epoch, a ring, newest at cap_head-1 */

@@ -21,6 +21,15 @@
 #define START_TIMEOUT_NS 2048000000        /* one MFINDEX wrap */
 #define CAPTURE_BURST_NS 400000            /* an inline capture burst: over three microframes */
 #define CAPTURE_BURST_READS 4096
+/* The watchdog: whatever the estimator plans and whatever the source returns,
+ * a burst lasts at most MAX_BURST_NS and MAX_BURST_READS reads, and the next
+ * one starts no sooner than MIN_PAUSE_NS, and PAUSE_PER_BURST times the last
+ * burst's length, after it ended: the sampler reads at most 1/8 of the time
+ * and always sleeps between bursts (releasing the mutex Stop needs). */
+#define MAX_BURST_NS 3000000
+#define MAX_BURST_READS 4096
+#define MIN_PAUSE_NS 250000
+#define PAUSE_PER_BURST 7
 
 struct watch {
     bool (*present)(const void *ctx);
@@ -42,7 +51,7 @@ struct tracker {
     uint32_t last_epoch;        /* estimator epoch behind `generation` */
     uint32_t generation;
     bool thread_running;
-    bool stop;
+    atomic_bool stop;           /* set before taking the mutex: the sampler sees it between bursts */
     pthread_t thread;
     int64_t stall_until_ns;     /* virtual clock: sampler starved until then */
     struct usbts_est_plan next; /* virtual clock: the plan made when the last burst ended ... */
@@ -52,6 +61,7 @@ struct tracker {
     int64_t bad_since_ns;       /* reads with reserved bits set, back to back since then (0: none) */
     uint32_t bad_reads;
     int64_t bad_last_ns;        /* the latest of them */
+    int64_t next_burst_ns;      /* the watchdog: no burst before this host time */
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
     int nwatches;
@@ -79,15 +89,8 @@ static struct tracker *T(uint32_t idx)
 
 static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_model *m)
 {
-    uint64_t w[USBTS_MODEL_WORDS] = {
-        (uint64_t)m->generation | ((uint64_t)m->flags << 32),
-        (uint64_t)m->ref_ns,
-        (uint64_t)m->ref_mf,
-        m->period_fp,
-        m->rate_fp,
-        (uint64_t)m->bound0_ns,
-        m->bound_slope_fp,
-    };
+    uint64_t w[USBTS_MODEL_WORDS];
+    usbts_model_pack(m, w);
     uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed);
     atomic_store_explicit(&pub->seq, s + 1, memory_order_relaxed);
     /* Release stores: a reader that sees any new word also sees the odd
@@ -185,6 +188,20 @@ static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int
     return err;
 }
 
+/* A burst the sampler runs on its own schedule, under the watchdog's limits. */
+static void run_sampler_burst(uint32_t idx, struct tracker *t, const struct usbts_est_plan *plan)
+{
+    const struct usbts_hostclock *clock = &usbts_tracker_pubs[idx].clock;
+    int64_t start = usbts_clock_now(clock);
+    int64_t len = plan->deadline_ns - plan->start_ns;
+    if (len > MAX_BURST_NS)
+        len = MAX_BURST_NS;
+    run_burst(idx, t, start + len, plan->max_reads < MAX_BURST_READS ? plan->max_reads : MAX_BURST_READS);
+    int64_t end = usbts_clock_now(clock);
+    int64_t pause = PAUSE_PER_BURST * (end - start);
+    t->next_burst_ns = end + (pause > MIN_PAUSE_NS ? pause : MIN_PAUSE_NS);
+}
+
 static void run_watches(struct tracker *t, int64_t now)
 {
     if (now - t->last_watch_ns < WATCH_PERIOD_NS)
@@ -219,12 +236,14 @@ static void *sampler_main(void *arg)
      * of lead is a µs of spinning. */
     int64_t lateness = 0;
     pthread_mutex_lock(&t->mu);
-    while (!t->stop) {
+    while (!atomic_load(&t->stop)) {
         int64_t now = usbts_monotonic_ns();
         run_watches(t, now);
         struct usbts_est_plan plan;
         usbts_est_plan(&t->est, now, &plan);
         int64_t wake = plan.start_ns - lateness;
+        if (wake < t->next_burst_ns)
+            wake = t->next_burst_ns;
         if (wake < not_before(t))
             wake = not_before(t);
         bool for_burst = true;
@@ -245,8 +264,7 @@ static void *sampler_main(void *arg)
         }
         if (atomic_load(&pub->gone))
             continue;
-        int64_t deadline = usbts_monotonic_ns() + (plan.deadline_ns - plan.start_ns);
-        run_burst(idx, t, deadline, plan.max_reads);
+        run_sampler_burst(idx, t, &plan);
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;
@@ -258,7 +276,7 @@ static DWORD start_thread(uint32_t idx, struct tracker *t)
     if (!a)
         return ERROR_NOT_ENOUGH_MEMORY;
     a->idx = idx;
-    t->stop = false;
+    atomic_store(&t->stop, false);
     if (usbts_failpoint() || pthread_create(&t->thread, NULL, sampler_main, a) != 0) {
         free(a);
         return ERROR_NOT_ENOUGH_MEMORY;
@@ -272,8 +290,8 @@ static void stop_thread(struct tracker *t)
 {
     if (!t->thread_running)
         return;
+    atomic_store(&t->stop, true);
     pthread_mutex_lock(&t->mu);
-    t->stop = true;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
     pthread_join(t->thread, NULL);
@@ -578,13 +596,15 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
         int64_t start = plan.start_ns > now ? plan.start_ns : now;
         if (start < t->stall_until_ns)
             start = t->stall_until_ns;
+        if (start < t->next_burst_ns)
+            start = t->next_burst_ns;
         if (start < not_before(t))
             start = not_before(t);
         if (start > target)
             break;
         usbts_clock_set_at_least(clock, start);
         t->have_next = false;
-        run_burst(idx, t, start + (plan.deadline_ns - plan.start_ns), plan.max_reads);
+        run_sampler_burst(idx, t, &plan);
         if (usbts_clock_now(clock) == now)
             usbts_clock_set_at_least(clock, now + 1); /* always make progress */
     }
