@@ -21,6 +21,8 @@
  *
  *   soak [--seconds S] [--count N] [--seed N]   run scenarios (default: 100 of them, seed 1)
  *   soak --one SEED [-v]                        replay one scenario
+ *   soak --keys K [--event WHAT@MS]... [--duration MS] [--count N] [--seed N] [-v]
+ *                                               one fixed scenario over N seeds
  *
  * --seconds bounds the wall time spent (at least one scenario runs); it
  * decides how many scenarios run, never whether one passes.
@@ -183,11 +185,22 @@ static void describe(const struct made *m)
     printf("%s; %.0f ms in all\n", m->sc.events[0].what ? "" : " (none)", m->sc.duration_ms);
 }
 
+static struct made fixed; /* --keys: the scenario every seed runs */
+static bool use_fixed;
+
 /* Runs one; returns true when it passed. */
 static bool one(uint64_t seed, struct tally *t, bool verbose)
 {
     struct made m;
-    make_scenario(seed, &m);
+    if (use_fixed) {
+        m = fixed;
+        for (int i = 0; i < SCENARIO_MAX_EVENTS && fixed.sc.events[i].what; i++)
+            m.sc.events[i].what = m.ev[i];
+        m.sc.keys = m.keys;
+        m.sc.name = m.name;
+    } else {
+        make_scenario(seed, &m);
+    }
     struct scenario_result r;
     bool ok = scenario_run(&m.sc, seed, &r);
     char why[256] = "";
@@ -284,6 +297,26 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--one") && i + 1 < argc) {
             replay = atoll(argv[++i]);
+        } else if (!strcmp(a, "--keys") && i + 1 < argc) {
+            use_fixed = true;
+            snprintf(fixed.keys, sizeof fixed.keys, "%s", argv[++i]);
+            snprintf(fixed.name, sizeof fixed.name, "fixed");
+            if (fixed.sc.duration_ms == 0)
+                fixed.sc.duration_ms = 10000;
+        } else if (!strcmp(a, "--event") && i + 1 < argc) {
+            int n = 0;
+            while (n < SCENARIO_MAX_EVENTS - 1 && fixed.sc.events[n].what)
+                n++;
+            const char *at = strchr(argv[++i], '@');
+            if (!at) {
+                fprintf(stderr, "--event WHAT@MS\n");
+                return 2;
+            }
+            snprintf(fixed.ev[n], sizeof fixed.ev[n], "%.*s", (int)(at - argv[i]), argv[i]);
+            fixed.sc.events[n].what = fixed.ev[n];
+            fixed.sc.events[n].at_ms = atof(at + 1);
+        } else if (!strcmp(a, "--duration") && i + 1 < argc) {
+            fixed.sc.duration_ms = atof(argv[++i]);
         } else if (!strcmp(a, "-v")) {
             verbose = true;
         } else {
@@ -301,7 +334,7 @@ int main(int argc, char **argv)
     double t0 = wall();
     /* Scenario i has seed (seed << 20) + i: any one can be replayed alone. */
     for (long long i = 0; count < 0 ? (i == 0 || wall() - t0 < seconds) : i < count; i++)
-        one((seed << 20) + (uint64_t)i, &t, verbose);
+        one(use_fixed ? seed + (uint64_t)i : (seed << 20) + (uint64_t)i, &t, verbose);
 
     qsort(t.rec, (size_t)t.nrec, sizeof t.rec[0], cmpd);
     printf("# %lld scenarios (%.0f s of virtual time, %lld queries, %lld values judged), %lld failed\n", t.scenarios,
