@@ -61,6 +61,7 @@ struct tracker {
     int64_t bad_since_ns;       /* reads with reserved bits set, back to back since then (0: none) */
     uint32_t bad_reads;
     int64_t bad_last_ns;        /* the latest of them */
+    uint64_t discarded_reads;   /* all of them, ever */
     int64_t next_burst_ns;      /* the watchdog: no burst before this host time */
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
@@ -138,6 +139,7 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
     uint32_t mf;
     DWORD err = usbts_source_read(t->src, &before, &mf, &after);
     if (err == ERROR_SUCCESS && (mf & ~(uint32_t)USBTS_MFINDEX_MASK)) {
+        t->discarded_reads++;
         if (t->bad_reads++ == 0)
             t->bad_since_ns = before;
         t->bad_last_ns = after;
@@ -635,6 +637,7 @@ void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st)
         snprintf(st->source, sizeof st->source, "%s", t->src->ops->name);
     st->users = t->users;
     st->sampling_thread = t->thread_running;
+    st->discarded_reads = t->discarded_reads;
     usbts_est_get_stats(&t->est, &st->est);
     pthread_mutex_unlock(&t->mu);
 }

@@ -60,7 +60,8 @@ BOOL usbts_get_device_info(HANDLE Device, USBTS_DEVICE_INFO *Info);
 
 /* How the device's controller is being tracked: figures behind the bound. */
 typedef struct USBTS_TRACKING_STATS {
-    ULONGLONG Reads;           /* bracketed register reads so far */
+    ULONGLONG Reads;           /* bracketed register reads so far (including those thrown away for
+                                * reserved bits set: torn or all-ones values) */
     ULONGLONG Captures;        /* microframe boundaries captured and accepted */
     ULONGLONG Rejected;        /* captures set aside (preempted reads, outliers) */
     ULONGLONG Discontinuities; /* resets, halts and jumps seen */

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "usbtimesync/usbtimesync.h"
@@ -209,6 +210,8 @@ static void vanish(void)
     if (!open_tracked("sim:clock=virtual,seed=2", &v))
         return;
     CHECK(usbts_sim_advance(v.d, 500 * MS));
+    USBTS_TRACKING_STATS st0;
+    CHECK(usbts_get_tracking_stats(v.d, &st0));
     CHECK(usbts_sim_inject(v.d, "vanish"));
     CHECK(usbts_sim_advance(v.d, 60 * MS));
     USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
@@ -219,8 +222,48 @@ static void vanish(void)
     CHECK(usbts_sim_advance(v.d, 100 * MS));
     CHECK_FAILS_WITH(WinUsb_GetCurrentFrameNumberAndQpc(v.ih, &q), ERROR_DEVICE_NOT_CONNECTED);
     USBTS_TRACKING_STATS st;
-    if (usbts_get_tracking_stats(v.d, &st))
-        CHECK_MSG(st.Reads < 2000, "no spinning on a vanished controller: %llu reads", (unsigned long long)st.Reads);
+    if (usbts_get_tracking_stats(v.d, &st)) /* at most 8 reads a ms: the back-off */
+        CHECK_MSG(st.Reads - st0.Reads <= 8 * 161 + 100, "no spinning on a vanished controller: %llu reads in 160 ms",
+                  (unsigned long long)(st.Reads - st0.Reads));
+    close_dev(&v);
+}
+
+/* The same on the real clock, with the sampler thread: it backs off instead
+ * of spinning on garbage (counted in reads per elapsed ms, so a loaded
+ * machine only makes the count smaller), declares the controller gone, and
+ * Stop returns. */
+static void vanish_real_clock(void)
+{
+    struct dev v;
+    if (!open_tracked("sim:seed=2", &v))
+        return;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    USBTS_TRACKING_STATS st0, st1;
+    CHECK(usbts_get_tracking_stats(v.d, &st0));
+    LONGLONG t0, t1;
+    usbts_now_ns(v.d, &t0);
+    CHECK(usbts_sim_inject(v.d, "vanish"));
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+    bool gone = false;
+    for (int i = 0; i < 600 && !gone; i++) { /* up to a minute on a very slow machine */
+        nanosleep(&pause, NULL);
+        memset(&q, 0, sizeof q);
+        q.TimeTrackingHandle = v.th;
+        gone = !WinUsb_GetCurrentFrameNumberAndQpc(v.ih, &q) && GetLastError() == ERROR_DEVICE_NOT_CONNECTED;
+    }
+    usbts_now_ns(v.d, &t1);
+    CHECK_MSG(gone, "real clock: a vanished controller is reported gone");
+    bool have = usbts_get_tracking_stats(v.d, &st1);
+    if (have) {
+        double ms = (double)(t1 - t0) / 1e6;
+        unsigned long long reads = (unsigned long long)(st1.Reads - st0.Reads);
+        CHECK_MSG((double)reads <= 8 * (ms + 1) + 100, "real clock: %llu reads in %.0f ms after vanishing", reads, ms);
+        CHECK_MSG(reads >= 16, "real clock: gone only after at least 16 reads of all ones (%llu)", reads);
+        printf("vanish, real clock: gone after %.0f ms (polled every 50 ms), %llu reads meanwhile\n", ms, reads);
+    }
+    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION stop = {v.th};
+    WinUsb_StopTrackingForTimeSync(v.ih, &stop); /* returns: the test would hang otherwise */
     close_dev(&v);
 }
 
@@ -332,6 +375,7 @@ int main(void)
     fladj();
     raw_reads();
     vanish();
+    vanish_real_clock();
     slicing("drift_ppm=120");
     slicing("drift_ppm=-80,preempt_prob=0.05,slow_prob=0.003,wake_prob=0.3,torn_prob=0.02,allones_prob=0.01,"
             "ntp_ppm=50,ntp_ms=700,walk_ppm=0.5,wander_ppm=1,latch_spread=0.8,sof_ns=100");
