@@ -80,8 +80,8 @@ static void sof_truth(void)
     HANDLE a = usbts_open("sim:clock=virtual,seed=5"), b = usbts_open("sim:clock=virtual,seed=5,sof_ns=-700");
     CHECK(a != INVALID_HANDLE_VALUE && b != INVALID_HANDLE_VALUE);
     for (int i = 0; i < 50; i++) {
-        LONGLONG ba, aa, bb, ab, ta, tb;
-        ULONG ma, mb;
+        LONGLONG ba = 0, aa = 0, bb = 0, ab = 0, ta = 0, tb = 0;
+        ULONG ma = 0, mb = 0;
         CHECK(usbts_sim_read(a, &ba, &ma, &aa) && usbts_sim_read(b, &bb, &mb, &ab));
         CHECK(ba == bb && aa == ab && ma == mb);
         CHECK(usbts_sim_truth(a, (ma >> 3) & 0x7FF, ma & 7, &ta) && usbts_sim_truth(b, (mb >> 3) & 0x7FF, mb & 7, &tb));
@@ -143,7 +143,7 @@ static void fladj(void)
 {
     HANDLE d = usbts_open("sim:clock=virtual,seed=3,fladj=30");
     CHECK(d != INVALID_HANDLE_VALUE);
-    LONGLONG b, a, t0, t1;
+    LONGLONG b = 0, a = 0, t0 = 0, t1 = 0;
     ULONG mf;
     CHECK(usbts_sim_advance(d, 1500 * MS));
     CHECK(usbts_sim_read(d, &b, &mf, &a));
