@@ -48,6 +48,7 @@ struct usbts_est_stats {
     uint64_t discontinuities; /* epochs started after the first */
     int64_t bracket_ns;       /* typical (low-quantile) read bracket width */
     double rate_ppm;          /* fitted frame-clock rate error against the host clock */
+    double wander_ppm_s;      /* measured wander: rate uncertainty growth, ppm per s of distance */
     int32_t window;           /* captures in the current fit */
 };
 
@@ -72,8 +73,20 @@ struct usbts_est_fit {
     double cov_ab;
 };
 
+/* A past fit kept to see how well it predicts captures seconds later: the
+ * frame clock's wander, measured (the bound's wander term). */
+struct usbts_est_snap {
+    int64_t t_ns;    /* when it was the current fit (its newest capture) */
+    int64_t mf;      /* a count ... */
+    double mf_t;     /* ... and its fitted time */
+    double period;   /* ns per microframe */
+    double b0, slope; /* its bound without wander: b0 + slope * distance */
+};
+
+#define USBTS_EST_NSNAP 48
+
 /* Everything by value so a tracker can embed it: no pointers, no heap.
- * Treat as opaque outside estimator.c. */
+ * Treat as opaque outside src/estimator.c and src/est_*.c. */
 struct usbts_est {
     uint32_t epoch;          /* 0 before any data; +1 per discontinuity */
     bool stopped;            /* the counter is not advancing */
@@ -109,6 +122,7 @@ struct usbts_est {
     int32_t pending_count;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
+    bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
     double bracket_ns;       /* low quantile of read brackets */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];
@@ -116,6 +130,11 @@ struct usbts_est {
     int32_t win;             /* chosen window index */
     struct usbts_est_fit fit; /* of the chosen window */
     double last_period_ns;   /* kept across epochs for a stopped counter's model */
+    /* wander: snapshots of this epoch's fits, a ring, and what they showed */
+    struct usbts_est_snap snap[USBTS_EST_NSNAP];
+    int32_t snap_head, snap_count;
+    double wander;           /* bound growth per ns^2 of distance (kept across epochs) */
+    int64_t wander_at_ns;    /* when it was last raised or decayed */
     bool have_fit;
     struct usbts_est_stats stats;
 };

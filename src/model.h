@@ -33,9 +33,11 @@
  * clock's frequency wanders), also from the data.  Both are the writer's
  * business; the reader only evaluates.
  *
- * heartbeat_ns is the host time of the writer's last successful register
- * read.  A live writer moves it every few ms whether or not it captured
- * anything; a stalled sampler or a dead daemon does not.  A silent writer
+ * heartbeat_ns is the host time up to which the writer vouches for the
+ * model: its last successful register read, but while the counter runs no
+ * later than 200 ms after the newest capture (reads that capture nothing do
+ * not make an old fit new).  A live writer moves it every few ms; a stalled
+ * sampler or a dead daemon does not.  A silent writer
  * cannot see a reset or a change in the host clock's rate, so past
  * USBTS_MODEL_STALE_NS of silence the bound also grows at the rate a frame
  * clock and a host clock can at most disagree (±1000 ppm, SPEC §7), and past
@@ -69,7 +71,7 @@ struct usbts_model {
     int64_t bound0_ns;        /* error bound at ref_ns, ns, >= 1 */
     uint64_t bound_slope_fp;  /* rate uncertainty: bound per ns of distance from ref_ns, << 32 */
     uint64_t bound_wander_fp; /* its growth per ns of distance (frequency wander), << 64 */
-    int64_t heartbeat_ns;     /* host time of the writer's last successful read */
+    int64_t heartbeat_ns;     /* host time up to which the writer vouches for the model */
 };
 
 #define USBTS_MODEL_WORDS 9

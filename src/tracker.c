@@ -24,8 +24,9 @@
 /* The watchdog: whatever the estimator plans and whatever the source returns,
  * a burst lasts at most MAX_BURST_NS and MAX_BURST_READS reads, and the next
  * one starts no sooner than MIN_PAUSE_NS, and PAUSE_PER_BURST times the last
- * burst's length, after it ended: the sampler reads at most 1/8 of the time
- * and always sleeps between bursts (releasing the mutex Stop needs). */
+ * burst's CPU time (reads x the narrowest bracket), after it ended: the
+ * sampler reads at most 1/8 of the time and always sleeps between bursts
+ * (releasing the mutex Stop needs). */
 #define MAX_BURST_NS 3000000
 #define MAX_BURST_READS 4096
 #define MIN_PAUSE_NS 250000
@@ -160,33 +161,41 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
 }
 
 /* One burst of back-to-back reads, as the estimator asked for.  Reads that
- * are not samples are skipped (the estimator sees the gap they leave) and
- * count towards max_reads, so a burst cannot spin on them. */
-static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads)
+ * are not samples are skipped (the estimator sees the gap they leave); a
+ * burst gives up after BAD_READS_PER_BURST of them in a row, so it cannot
+ * spin on them.  *cpu_ns (may be NULL): the reads' count times the narrowest
+ * bracket among them, what the burst cost in CPU (a preempted read's bracket
+ * is mostly another thread's time). */
+static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads, int64_t *cpu_ns)
 {
     DWORD err = ERROR_SUCCESS;
-    int32_t bad = 0;
+    int64_t narrowest = INT64_MAX;
+    int32_t n = 0, bad = 0, all = 0;
     t->have_next = false; /* the estimator learns from this burst: plan afresh */
     usbts_est_burst_begin(&t->est);
-    for (int32_t n = 0; n < max_reads; n++) {
+    while (n < max_reads) {
         struct usbts_read r;
         err = read_once(idx, t, &r);
+        all++;
         if (err == NOT_A_SAMPLE) {
             err = ERROR_SUCCESS;
             if (++bad >= BAD_READS_PER_BURST || usbts_clock_now(t->src->clock) >= deadline_ns)
                 break;
-            if (max_reads == 1)
-                max_reads = 2; /* a one-read anchor still wants its read */
             continue;
         }
         if (err != ERROR_SUCCESS)
             break;
         bad = 0;
+        n++;
+        if (r.after_ns - r.before_ns < narrowest)
+            narrowest = r.after_ns - r.before_ns;
         if (usbts_est_feed(&t->est, &r) || r.after_ns >= deadline_ns)
             break;
     }
     usbts_est_burst_end(&t->est);
     publish(idx, t);
+    if (cpu_ns)
+        *cpu_ns = n ? all * (narrowest > 0 ? narrowest : 1) : 0;
     return err;
 }
 
@@ -198,9 +207,10 @@ static void run_sampler_burst(uint32_t idx, struct tracker *t, const struct usbt
     int64_t len = plan->deadline_ns - plan->start_ns;
     if (len > MAX_BURST_NS)
         len = MAX_BURST_NS;
-    run_burst(idx, t, start + len, plan->max_reads < MAX_BURST_READS ? plan->max_reads : MAX_BURST_READS);
+    int64_t cpu;
+    run_burst(idx, t, start + len, plan->max_reads < MAX_BURST_READS ? plan->max_reads : MAX_BURST_READS, &cpu);
     int64_t end = usbts_clock_now(clock);
-    int64_t pause = PAUSE_PER_BURST * (end - start);
+    int64_t pause = PAUSE_PER_BURST * cpu;
     t->next_burst_ns = end + (pause > MIN_PAUSE_NS ? pause : MIN_PAUSE_NS);
 }
 
@@ -242,7 +252,9 @@ static void *sampler_main(void *arg)
         int64_t now = usbts_monotonic_ns();
         run_watches(t, now);
         struct usbts_est_plan plan;
-        usbts_est_plan(&t->est, now, &plan);
+        /* Planned from the earliest instant the watchdog allows, so the
+         * estimator aims at a boundary the burst can still catch. */
+        usbts_est_plan(&t->est, now > t->next_burst_ns ? now : t->next_burst_ns, &plan);
         int64_t wake = plan.start_ns - lateness;
         if (wake < t->next_burst_ns)
             wake = t->next_burst_ns;
@@ -454,7 +466,7 @@ static DWORD capture_inline(uint32_t idx, struct tracker *t, char *msg, size_t m
                      "(halted or suspended); retry, or pass IsStartupDelayTolerable = TRUE");
             return ERROR_TIMEOUT;
         }
-        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS);
+        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS, NULL);
         if (err != ERROR_SUCCESS) {
             read_error_message(err, t, msg, msglen);
             return err;
@@ -485,7 +497,7 @@ DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msgl
         } else if (t->users == 0) {
             /* One read: proves the counter is readable and anchors a coarse
              * model whose bound says how coarse it is. */
-            err = run_burst(idx, t, INT64_MAX, 1);
+            err = run_burst(idx, t, INT64_MAX, 1, NULL);
             if (err != ERROR_SUCCESS)
                 read_error_message(err, t, msg, msglen);
         }
@@ -587,15 +599,17 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
     int64_t target = base + (int64_t)ns;
     while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
         int64_t now = usbts_clock_now(clock);
-        /* The plan is made where the last burst ended, not where this call
-         * began: one advance of a second and a thousand of a millisecond then
-         * read at the same instants and get the same answers. */
+        int64_t earliest = now > t->next_burst_ns ? now : t->next_burst_ns;
+        /* The plan is made where the last burst ended (or the watchdog lets
+         * the next begin), not where this call began: one advance of a
+         * second and a thousand of a millisecond then read at the same
+         * instants and get the same answers. */
         if (!t->have_next) {
-            usbts_est_plan(&t->est, now, &t->next);
+            usbts_est_plan(&t->est, earliest, &t->next); /* as the sampler thread does */
             t->have_next = true;
         }
         struct usbts_est_plan plan = t->next;
-        int64_t start = plan.start_ns > now ? plan.start_ns : now;
+        int64_t start = plan.start_ns > earliest ? plan.start_ns : earliest;
         if (start < t->stall_until_ns)
             start = t->stall_until_ns;
         if (start < t->next_burst_ns)
