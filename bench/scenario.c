@@ -144,6 +144,7 @@ struct query {
     LONGLONG now;
     ULONG gen, frame, micro;
     LONGLONG t_cur; /* truth of (frame, micro) */
+    bool unrecovered; /* asked while a stop or a stall was not yet recovered from */
 };
 
 bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_result *r)
@@ -351,8 +352,6 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
          * counted against the bound; this one names the wrong microframe.
          * Not while a reset, halt or suspend is still unrecovered, nor just
          * after a stall: there the old model cannot know yet. */
-        struct query cur = {now, q.CurrentGenerationID, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
-                            t_cur};
         bool unrecovered = false;
         for (int i = 0; i < next_ev; i++) {
             long long sl = stall_ms_of(sc->events[i].what);
@@ -360,6 +359,8 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
                 (readable[i] >= 0 && now < readable[i]) || (sl >= 0 && now < at[i] + sl * MS + 50 * MS))
                 unrecovered = true;
         }
+        struct query cur = {now, q.CurrentGenerationID, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
+                            t_cur, unrecovered};
         if (!unrecovered && elapsed >= WARMUP_NS && e_cur > fmax(62500.0, bound)) {
             r->frame_errors++;
             if (getenv("SCENARIO_DEBUG"))
@@ -369,7 +370,7 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         /* ... and within one generation, with nothing stopping the counter in
          * between, the frame number moved as the true clock did (a wrong
          * wrap count moves it 2048 frames). */
-        if (have_prev && prev.gen == cur.gen && last_stop_event < prev.now) {
+        if (have_prev && prev.gen == cur.gen && last_stop_event < prev.now && !prev.unrecovered && !cur.unrecovered) {
             double moved = (double)(int32_t)(cur.frame - prev.frame) * 8 + (double)cur.micro - (double)prev.micro;
             double truly = (double)(cur.t_cur - prev.t_cur) / 125000.0;
             if (fabs(moved - truly) > 2 + 0.0025 * fabs(truly)) {
