@@ -20,6 +20,12 @@
 #include <math.h>
 #include <string.h>
 
+/* The SOF reaches the wire some way from the MFINDEX edge the host reads
+ * (controller pipeline, SYNC field, hub repeaters): invisible to every read,
+ * so the published bound covers it up to this much, like the latch position
+ * (the simulator's sof_ns, USBTS_SIM_SOF_COVERED_NS, must not exceed it). */
+#define SOF_ALLOWANCE_NS 250.0
+
 void usbts_est_init(struct usbts_est *e)
 {
     memset(e, 0, sizeof *e);
@@ -68,13 +74,14 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->ref_ns = llround((double)e->fit.ref_t + e->fit.a);
         period = e->fit.b;
         est_bound_terms(e, true, &bound0, &slope);
+        bound0 += SOF_ALLOWANCE_NS;
         out->bound_wander_fp = usbts_wander_to_fp(e->wander);
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *c = est_cap_at(e, 0);
         out->ref_mf = c->mf;
         out->ref_ns = c->t_ns;
-        bound0 = K * c->sd_ns + est_latch_term(e);
+        bound0 = K * c->sd_ns + est_latch_term(e) + SOF_ALLOWANCE_NS;
         slope = PRIOR_RATE;
         out->flags = USBTS_MODEL_CAPTURED;
     } else {

@@ -105,6 +105,7 @@ struct usbts_tracker_status {
     char source[16];
     uint32_t users;
     bool sampling_thread;
+    uint64_t discarded_reads; /* reads with reserved bits set, never fed to the estimator */
     struct usbts_est_stats est;
 };
 void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st);
