@@ -102,11 +102,14 @@ static DWORD real_source_factory(const void *ctx, struct usbts_hostclock *clock,
 {
     DWORD err = usbts_backend_source_open((const struct usbts_realdev *)ctx, clock, out, msg, msglen);
     if (err == ERROR_ACCESS_DENIED) {
-        /* Ordinary users track through the daemon: say so. */
-        size_t n = strlen(msg);
-        snprintf(msg + n, msglen - n,
-                 "; or, as an ordinary user, track through the daemon: start usbtimesyncd as root "
-                 "(systemctl start usbtimesyncd) and open the device again");
+        /* Ordinary users track through the daemon: say so first, so that a
+         * long list of sources' reasons can never cut it off. */
+        char why[768];
+        snprintf(why, sizeof why, "%s", msg);
+        snprintf(msg, msglen,
+                 "tracking a real controller needs root: as an ordinary user, track through the daemon (start "
+                 "usbtimesyncd as root, e.g. systemctl start usbtimesyncd, then open the device again); %s",
+                 why);
     }
     return err;
 }

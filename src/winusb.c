@@ -164,7 +164,7 @@ BOOL WinUsb_StartTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_START_TRAC
         return usbts_fail(ERROR_NOT_ENOUGH_MEMORY, "too many tracking handles open at once (at most %d)",
                           USBTS_MAX_TRACKING);
     }
-    char msg[512] = "";
+    char msg[1024] = "";
     DWORD err = usbts_dev_acquire_locked(di, info->IsStartupDelayTolerable != FALSE, msg, sizeof msg);
     if (err != ERROR_SUCCESS) {
         if (err == ERROR_DEVICE_NOT_CONNECTED)
