@@ -10,12 +10,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s query SPEC FRAME [MICROFRAME] [--json]\n"
+            "usage: %s query SPEC FRAME [MICROFRAME] [--clock CLOCK] [--json]\n"
             "\n"
             "Tracks the device's controller for a quarter second, then answers: the QPC (100 ns ticks)\n"
             "and the CLOCK_MONOTONIC nanoseconds at which that microframe started, with the\n"
             "error bound.  FRAME is a 32-bit USB frame number, read as the one nearest the\n"
-            "current frame, or 'now' for the current frame; MICROFRAME is 0..7 (default 0).\n",
+            "current frame, or 'now' for the current frame; MICROFRAME is 0..7 (default 0).\n"
+            "\n"
+            "  --clock CLOCK   also give the start on another host timeline: " CLI_CLOCK_CHOICES "\n"
+            "                  (default monotonic).  realtime and tai are the timelines ptp4l/phc2sys\n"
+            "                  or chrony keep in step across machines; the bound then includes the\n"
+            "                  conversion's uncertainty, not the PTP or NTP servo's own error.\n"
+            "  --json          one JSON object; \"clock\" names the timeline of clock_start_ns\n",
             cli_prog);
 }
 
@@ -24,12 +30,17 @@ int cmd_query(int argc, char **argv)
     const char *pos[3];
     int npos = 0;
     bool json = false;
+    ULONG clock = USBTS_CLOCK_MONOTONIC;
     for (int i = 0; i < argc; i++) {
+        const char *v;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--clock")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_clock(v, &clock))
+                return cli_usage_error("query", usage, "--clock needs one of " CLI_CLOCK_CHOICES);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return cli_usage_error("query", usage, "unknown option '%s'", argv[i]);
         } else if (npos == 3) {
@@ -72,7 +83,7 @@ int cmd_query(int argc, char **argv)
             USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
             memset(&q, 0, sizeof q);
             q.TimeTrackingHandle = s.TimeTrackingHandle;
-            USBTS_FRAME_TIME ft;
+            USBTS_FRAME_TIME ft, ct;
             if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q)) {
                 rc = cli_library_error("query", "WinUsb_GetCurrentFrameNumberAndQpc");
             } else {
@@ -83,18 +94,31 @@ int cmd_query(int argc, char **argv)
                 if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
                     !usbts_frame_to_ns(ih, s.TimeTrackingHandle, (ULONG)frame, (ULONG)uf, &ft)) {
                     rc = cli_library_error("query", "WinUsb_GetCurrentFrameNumberAndQpc");
+                } else if (!usbts_frame_to_clock_ns(ih, s.TimeTrackingHandle, clock, (ULONG)frame, (ULONG)uf, &ct)) {
+                    rc = cli_library_error("query", "usbts_frame_to_clock_ns");
                 } else if (json) {
                     printf("{\"usb_frame\": %llu, \"microframe\": %llu, \"qpc\": %lld, \"start_ns\": %lld, "
-                           "\"bound_ns\": %lld, \"accuracy_us\": %u, \"generation\": %u, \"current_usb_frame\": %u}\n",
+                           "\"bound_ns\": %lld, \"accuracy_us\": %u, \"generation\": %u, \"current_usb_frame\": %u, "
+                           "\"clock\": \"%s\", \"clock_start_ns\": %lld, \"clock_bound_ns\": %lld}\n",
                            frame, uf, (long long)q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart,
                            (long long)ft.StartNs, (long long)ft.BoundNs, (unsigned)q.PredictedAccuracyInMicroSeconds,
-                           (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber);
+                           (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber, cli_clock_name(clock),
+                           (long long)ct.StartNs, (long long)ct.BoundNs);
                 } else {
                     printf("frame %llu microframe %llu started at QPC %lld (CLOCK_MONOTONIC %lld ns) +/- %u us\n"
                            "  bound %lld ns, generation %u, current frame %u\n",
                            frame, uf, (long long)q.QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart,
                            (long long)ft.StartNs, (unsigned)q.PredictedAccuracyInMicroSeconds, (long long)ft.BoundNs,
                            (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber);
+                    if (clock != USBTS_CLOCK_MONOTONIC) {
+                        char cal[64];
+                        cli_clock_calendar(clock, ct.StartNs, cal, sizeof cal);
+                        printf("  on CLOCK_%s: %lld ns%s%s%s +/- %lld ns (conversion measured now)\n",
+                               clock == USBTS_CLOCK_REALTIME ? "REALTIME"
+                               : clock == USBTS_CLOCK_TAI    ? "TAI"
+                                                             : "BOOTTIME",
+                               (long long)ct.StartNs, cal[0] ? " (" : "", cal, cal[0] ? ")" : "", (long long)ct.BoundNs);
+                    }
                 }
             }
             USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {s.TimeTrackingHandle};

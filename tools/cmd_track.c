@@ -14,7 +14,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s track [SPEC] [--duration S] [--interval MS] [--json] [--svg FILE]\n"
+            "usage: %s track [SPEC] [--duration S] [--interval MS] [--clock CLOCK] [--json]\n"
+            "          [--svg FILE]\n"
             "\n"
             "Starts time tracking on the device's controller and prints, every interval: elapsed\n"
             "seconds, generation, USB frame, microframe, the QPC (100 ns ticks) at the start of\n"
@@ -24,7 +25,10 @@ static void usage(FILE *f)
             "  SPEC            device to track (default: sim)\n"
             "  --duration S    how long to track, in seconds (default 5)\n"
             "  --interval MS   time between lines, in milliseconds (default 500)\n"
-            "  --json          one JSON object per line instead of a table\n"
+            "  --clock CLOCK   also give each start time on " CLI_CLOCK_CHOICES "\n"
+            "                  (default monotonic); the conversion is measured at each query\n"
+            "  --json          one JSON object per line instead of a table; \"clock\" names the\n"
+            "                  timeline of clock_start_ns\n"
             "  --svg FILE      also plot the run: error and bound over time (simulated\n"
             "                  controller), or bound and frame-clock rate (real one)\n",
             cli_prog);
@@ -83,6 +87,7 @@ int cmd_track(int argc, char **argv)
     const char *spec = "sim", *svg = NULL;
     double duration = 5, interval_ms = 500;
     bool have_spec = false, json = false;
+    ULONG clock = USBTS_CLOCK_MONOTONIC;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -90,6 +95,9 @@ int cmd_track(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--clock")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_clock(v, &clock))
+                return cli_usage_error("track", usage, "--clock needs one of " CLI_CLOCK_CHOICES);
         } else if (!strcmp(a, "--svg")) {
             if (!(svg = cli_value(argc, argv, &i)))
                 return cli_usage_error("track", usage, "--svg needs a file name");
@@ -130,8 +138,11 @@ int cmd_track(int argc, char **argv)
     if (!json) {
         printf("# tracking %s: controller %s (%s), source %s%s\n", spec, di.Controller, di.Driver, di.Source,
                di.IsVirtualClock ? ", virtual clock" : "");
-        printf("# %8s %10s %10s %3s %18s %8s%s\n", "t_s", "generation", "usb_frame", "uf", "qpc", "acc_us",
+        printf("# %8s %10s %10s %3s %18s %8s%s", "t_s", "generation", "usb_frame", "uf", "qpc", "acc_us",
                sim ? "  true_err_us" : "   rate_ppm");
+        if (clock != USBTS_CLOCK_MONOTONIC)
+            printf(" %20s_ns", cli_clock_name(clock));
+        printf("\n");
     }
 
     long long interval_ns = (long long)(interval_ms * 1e6);
@@ -158,11 +169,16 @@ int cmd_track(int argc, char **argv)
         USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
         memset(&q, 0, sizeof q);
         q.TimeTrackingHandle = start.TimeTrackingHandle;
-        USBTS_FRAME_TIME ft;
+        USBTS_FRAME_TIME ft, ct;
         if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
             !usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber,
                                q.CurrentHardwareMicroFrameNumber, &ft)) {
             rc = cli_library_error("track", "WinUsb_GetCurrentFrameNumberAndQpc");
+            break;
+        }
+        if (!usbts_frame_to_clock_ns(ih, start.TimeTrackingHandle, clock, q.CurrentUSBFrameNumber,
+                                     q.CurrentHardwareMicroFrameNumber, &ct)) {
+            rc = cli_library_error("track", "usbts_frame_to_clock_ns");
             break;
         }
         struct row *r = &rows[n++];
@@ -186,6 +202,8 @@ int cmd_track(int argc, char **argv)
                    r->t_s, (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber,
                    (unsigned)q.CurrentHardwareMicroFrameNumber, (long long)q.CurrentQueryPerformanceCounter.QuadPart,
                    (long long)ft.StartNs, (unsigned)q.PredictedAccuracyInMicroSeconds, (long long)ft.BoundNs);
+            printf(", \"clock\": \"%s\", \"clock_start_ns\": %lld, \"clock_bound_ns\": %lld", cli_clock_name(clock),
+                   (long long)ct.StartNs, (long long)ct.BoundNs);
             if (sim)
                 printf(", \"true_error_us\": %.3f", r->err_us);
             else if (!isnan(r->rate_ppm))
@@ -196,9 +214,12 @@ int cmd_track(int argc, char **argv)
                    (unsigned)q.CurrentUSBFrameNumber, (unsigned)q.CurrentHardwareMicroFrameNumber,
                    (long long)q.CurrentQueryPerformanceCounter.QuadPart, (unsigned)q.PredictedAccuracyInMicroSeconds);
             if (sim)
-                printf("  %11.3f\n", r->err_us);
+                printf("  %11.3f", r->err_us);
             else
-                printf("  %9.3f\n", r->rate_ppm);
+                printf("  %9.3f", r->rate_ppm);
+            if (clock != USBTS_CLOCK_MONOTONIC)
+                printf(" %23lld", (long long)ct.StartNs);
+            printf("\n");
         }
         fflush(stdout);
         if (duration >= 2)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 BIN = sys.argv[1]
@@ -153,6 +154,34 @@ def test_list_and_query():
               "query figures agree")
     rc, out, _ = run("query", "sim:clock=virtual", "1000")
     check(rc == 0 and out.startswith("frame 1000 microframe 0 started at QPC"), "query text")
+    # --clock: the answer on another timeline is the MONOTONIC one moved by
+    # that clock's offset, which this process measures too (clocks are never
+    # changed here; a REALTIME step is tested inside the QEMU guest).
+    for name, cid in (("realtime", time.CLOCK_REALTIME), ("tai", getattr(time, "CLOCK_TAI", 11)),
+                      ("boottime", time.CLOCK_BOOTTIME), ("monotonic", time.CLOCK_MONOTONIC)):
+        rc, out, _ = run("query", "sim:clock=virtual,seed=3", "now", "--clock", name, "--json")
+        m1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        c = time.clock_gettime_ns(cid)
+        m2 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        rows = json_lines(out)
+        check(rc == 0 and len(rows) == 1 and rows[0].get("clock") == name, "query --clock %s names it" % name)
+        if rows:
+            r = rows[0]
+            shift = r["clock_start_ns"] - r["start_ns"]
+            want = c - (m1 + m2) // 2
+            check(abs(shift - want) <= (m2 - m1) + r["clock_bound_ns"] - r["bound_ns"] + 100000,
+                  "query --clock %s: moved by %d ns, this process measures %d" % (name, shift, want))
+            check(r["clock_bound_ns"] >= r["bound_ns"] + (1 if name != "monotonic" else 0),
+                  "query --clock %s: the conversion widens the bound" % name)
+    rc, out, _ = run("query", "sim:clock=virtual", "now", "--clock", "realtime")
+    check(rc == 0 and "on CLOCK_REALTIME:" in out and "Z)" in out, "query --clock realtime text: %r" % out)
+    rc, _, err = run("query", "sim", "now", "--clock", "gps")
+    check(rc == 2 and "--clock needs one of monotonic|realtime|tai|boottime" in err, "query --clock gps: usage")
+    rc, out, _ = run("track", "sim:clock=virtual", "--duration", "0.3", "--interval", "100", "--clock", "tai",
+                     "--json")
+    rows = json_lines(out)
+    check(rc == 0 and len(rows) == 3 and all(r["clock"] == "tai" and r["clock_bound_ns"] > r["bound_ns"]
+                                             for r in rows), "track --clock tai --json")
 
 
 def test_bench():
