@@ -11,6 +11,10 @@
 #include "cli.h"
 #include "svg.h"
 
+#define SUBSAMPLES 20      /* queries per printed line, for the plot */
+#define MAX_SAMPLES 200000 /* fewer per line on very long runs */
+#define MAX_EVENTS 8
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -29,13 +33,32 @@ static void usage(FILE *f)
             "                  (default monotonic); the conversion is measured at each query\n"
             "  --json          one JSON object per line instead of a table; \"clock\" names the\n"
             "                  timeline of clock_start_ns\n"
-            "  --svg FILE      also plot the run: error and bound over time (simulated\n"
-            "                  controller), or bound and frame-clock rate (real one)\n",
-            cli_prog);
+            "  --svg FILE      also plot the run: the nanosecond bound (and on a simulated\n"
+            "                  controller the true error) of every query, including the %d\n"
+            "                  made between two printed lines, so a step, a stall or a new\n"
+            "                  generation shows where it happened; a log axis when the values\n"
+            "                  span decades; on a real controller also the frame-clock rate\n"
+            "  --sim-event S:EVENT\n"
+            "                  simulated controller: inject EVENT (reset, halt_ms=N, stall_ms=N)\n"
+            "                  S seconds after the start; may be given %d times\n",
+            cli_prog, SUBSAMPLES - 1, MAX_EVENTS);
 }
 
 struct row {
     double t_s, err_us, acc_us, rate_ppm;
+};
+
+/* One query, printed or not: what the plot draws. */
+struct sample {
+    double t_s, err_ns, bound_ns;
+    unsigned generation;
+    bool printed;
+};
+
+struct event {
+    double at_s;
+    const char *what;
+    bool done;
 };
 
 static void sleep_ns(long long ns)
@@ -45,40 +68,74 @@ static void sleep_ns(long long ns)
     }
 }
 
-static bool plot(const char *path, const char *spec, const struct row *rows, int n, bool sim)
+/* The plot: every query's nanosecond bound (and true error on a simulator)
+ * against time, the printed lines picked out, a line where each new
+ * generation began. */
+static bool plot(const char *path, const char *spec, const struct sample *sm, int ns, const struct row *rows, int nr,
+                 bool sim)
 {
-    double *t = malloc(sizeof(double) * (size_t)(n + 1)), *a = malloc(sizeof(double) * (size_t)(n + 1)),
-           *b = malloc(sizeof(double) * (size_t)(n + 1));
-    if (!t || !a || !b) {
-        free(t);
-        free(a);
-        free(b);
-        return false;
+    size_t cap = (size_t)(ns > nr ? ns : nr) + 1;
+    double *t = malloc(sizeof(double) * cap), *err = malloc(sizeof(double) * cap), *bd = malloc(sizeof(double) * cap),
+           *pt = malloc(sizeof(double) * cap), *pb = malloc(sizeof(double) * cap),
+           *rt = malloc(sizeof(double) * cap), *rr = malloc(sizeof(double) * cap);
+    struct svg_vline *gl = malloc(sizeof(struct svg_vline) * cap);
+    char(*glabel)[32] = malloc(32 * cap);
+    bool ok = false;
+    if (!t || !err || !bd || !pt || !pb || !rt || !rr || !gl || !glabel)
+        goto out;
+    int np = 0, ng = 0;
+    for (int i = 0; i < ns; i++) {
+        t[i] = sm[i].t_s;
+        err[i] = fabs(sm[i].err_ns);
+        bd[i] = sm[i].bound_ns;
+        if (sm[i].printed) {
+            pt[np] = sm[i].t_s;
+            pb[np++] = sm[i].bound_ns;
+        }
+        if (i > 0 && sm[i].generation != sm[i - 1].generation) {
+            snprintf(glabel[ng], sizeof glabel[ng], "generation %u", sm[i].generation);
+            gl[ng].x = sm[i].t_s;
+            gl[ng].label = glabel[ng];
+            ng++;
+        }
     }
-    for (int i = 0; i < n; i++) {
-        t[i] = rows[i].t_s;
-        a[i] = sim ? fabs(rows[i].err_us) : rows[i].acc_us;
-        b[i] = sim ? rows[i].acc_us : rows[i].rate_ppm;
+    for (int i = 0; i < nr; i++) {
+        rt[i] = rows[i].t_s;
+        rr[i] = rows[i].rate_ppm;
     }
     char title[200];
     snprintf(title, sizeof title, "usbtimesync track %.150s", spec);
-    bool ok;
     if (sim) {
-        struct svg_series s[2] = {{"|true error| (us)", "#d62728", t, a, n, false, true},
-                                  {"predicted bound (us)", "#1f77b4", t, b, n, true, false}};
-        struct svg_panel p = {title, "time since start (s)", "microseconds", s, 2, false, NULL, 0};
-        ok = svg_write(path, title, &p, 1);
+        struct svg_series s[3] = {{"|true error| (ns)", "#d62728", t, err, ns, false, false},
+                                  {"bound (ns)", "#1f77b4", t, bd, ns, true, false},
+                                  {"printed lines (bound, ns)", "#1f77b4", pt, pb, np, false, true}};
+        bool logy = svg_spans_decades(s, 3);
+        struct svg_panel p = {title, "time since start (s)", logy ? "nanoseconds (log)" : "nanoseconds", s, 3, logy,
+                              NULL, 0};
+        struct svg_panel_extra ex = {gl, ng, 1u << 2};
+        ok = svg_write_ex(path, title, &p, &ex, 1);
     } else {
-        struct svg_series s1[1] = {{"predicted bound (us)", "#1f77b4", t, a, n, false, true}};
-        struct svg_series s2[1] = {{"frame-clock rate (ppm)", "#2ca02c", t, b, n, false, true}};
-        struct svg_panel p[2] = {{title, "time since start (s)", "bound (microseconds)", s1, 1, false, NULL, 0},
+        struct svg_series s1[2] = {{"bound (ns)", "#1f77b4", t, bd, ns, false, false},
+                                   {"printed lines (bound, ns)", "#1f77b4", pt, pb, np, false, true}};
+        struct svg_series s2[1] = {{"frame-clock rate (ppm)", "#2ca02c", rt, rr, nr, false, true}};
+        bool logy = svg_spans_decades(s1, 2);
+        struct svg_panel p[2] = {{title, "time since start (s)", logy ? "bound (ns, log)" : "bound (ns)", s1, 2, logy,
+                                  NULL, 0},
                                  {"frame-clock rate against CLOCK_MONOTONIC", "time since start (s)",
                                   "rate error (ppm)", s2, 1, false, NULL, 0}};
-        ok = svg_write(path, title, p, 2);
+        struct svg_panel_extra ex[2] = {{gl, ng, 1u << 1}, {gl, ng, 0}};
+        ok = svg_write_ex(path, title, p, ex, 2);
     }
+out:
     free(t);
-    free(a);
-    free(b);
+    free(err);
+    free(bd);
+    free(pt);
+    free(pb);
+    free(rt);
+    free(rr);
+    free(gl);
+    free(glabel);
     return ok;
 }
 
@@ -88,6 +145,8 @@ int cmd_track(int argc, char **argv)
     double duration = 5, interval_ms = 500;
     bool have_spec = false, json = false;
     ULONG clock = USBTS_CLOCK_MONOTONIC;
+    struct event events[MAX_EVENTS];
+    int nevents = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -98,6 +157,18 @@ int cmd_track(int argc, char **argv)
         } else if (!strcmp(a, "--clock")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_parse_clock(v, &clock))
                 return cli_usage_error("track", usage, "--clock needs one of " CLI_CLOCK_CHOICES);
+        } else if (!strcmp(a, "--sim-event")) {
+            char *colon;
+            if (!(v = cli_value(argc, argv, &i)) || !(colon = strchr(v, ':')) || colon == v || !colon[1])
+                return cli_usage_error("track", usage, "--sim-event needs S:EVENT, e.g. 2.5:reset");
+            if (nevents == MAX_EVENTS)
+                return cli_usage_error("track", usage, "--sim-event: at most %d events", MAX_EVENTS);
+            char secs[32];
+            snprintf(secs, sizeof secs, "%.*s", (int)(colon - v < 31 ? colon - v : 31), v);
+            if (!cli_parse_double(secs, 0, 86400, &events[nevents].at_s))
+                return cli_usage_error("track", usage, "--sim-event '%s': S must be seconds from 0 to 86400", v);
+            events[nevents].what = colon + 1;
+            events[nevents++].done = false;
         } else if (!strcmp(a, "--svg")) {
             if (!(svg = cli_value(argc, argv, &i)))
                 return cli_usage_error("track", usage, "--svg needs a file name");
@@ -124,6 +195,8 @@ int cmd_track(int argc, char **argv)
     WINUSB_INTERFACE_HANDLE ih = NULL;
     USBTS_DEVICE_INFO di;
     struct row *rows = NULL;
+    struct sample *samples = NULL;
+    int nsamples = 0;
     if (!WinUsb_Initialize(dev, &ih)) {
         rc = cli_library_error("track", "WinUsb_Initialize");
         goto out_close;
@@ -135,6 +208,12 @@ int cmd_track(int argc, char **argv)
     }
     usbts_get_device_info(dev, &di);
     bool sim = di.IsSimulated;
+    if (nevents > 0 && !sim) {
+        fprintf(stderr, "%s track: --sim-event needs a simulated controller (SPEC sim or sim:...), not %s\n",
+                cli_prog, spec);
+        rc = EXIT_USAGE;
+        goto out_stop;
+    }
     if (!json) {
         printf("# tracking %s: controller %s (%s), source %s%s\n", spec, di.Controller, di.Driver, di.Source,
                di.IsVirtualClock ? ", virtual clock" : "");
@@ -149,37 +228,69 @@ int cmd_track(int argc, char **argv)
     long long steps = (long long)(duration * 1e9 / (double)interval_ns + 0.5);
     if (steps < 1)
         steps = 1;
+    long long sub = SUBSAMPLES;
+    if (steps * sub > MAX_SAMPLES)
+        sub = MAX_SAMPLES / steps > 1 ? MAX_SAMPLES / steps : 1;
+    if (!svg)
+        sub = 1; /* only the plot draws the queries between lines */
     rows = calloc((size_t)steps, sizeof *rows);
-    if (!rows) {
+    samples = calloc((size_t)(steps * sub), sizeof *samples);
+    if (!rows || !samples) {
         fprintf(stderr, "%s track: out of memory for %lld rows: use a longer --interval\n", cli_prog, steps);
         rc = EXIT_RUNTIME;
         goto out_stop;
     }
     long long prev_mf = 0, prev_ns = 0;
     int n = 0;
+    LONGLONG t0 = 0;
+    usbts_now_ns(dev, &t0);
     for (long long k = 1; k <= steps; k++) {
-        if (di.IsVirtualClock) {
-            if (!usbts_sim_advance(dev, (ULONGLONG)interval_ns)) {
-                rc = cli_library_error("track", "usbts_sim_advance");
-                break;
-            }
-        } else {
-            sleep_ns(interval_ns);
-        }
         USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
-        memset(&q, 0, sizeof q);
-        q.TimeTrackingHandle = start.TimeTrackingHandle;
         USBTS_FRAME_TIME ft, ct;
-        if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
-            !usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber,
-                               q.CurrentHardwareMicroFrameNumber, &ft)) {
-            rc = cli_library_error("track", "WinUsb_GetCurrentFrameNumberAndQpc");
-            break;
+        /* sub queries per line, evenly spaced; the last is the printed one. */
+        for (long long j = 1; j <= sub; j++) {
+            long long step_ns = j < sub ? interval_ns / sub : interval_ns - (sub - 1) * (interval_ns / sub);
+            if (di.IsVirtualClock) {
+                if (!usbts_sim_advance(dev, (ULONGLONG)step_ns)) {
+                    rc = cli_library_error("track", "usbts_sim_advance");
+                    goto loop_end;
+                }
+            } else {
+                sleep_ns(step_ns);
+            }
+            LONGLONG now_ns = t0;
+            usbts_now_ns(dev, &now_ns);
+            double t_s = (double)(now_ns - t0) / 1e9;
+            for (int e = 0; e < nevents; e++)
+                if (!events[e].done && t_s >= events[e].at_s) {
+                    events[e].done = true;
+                    if (!usbts_sim_inject(dev, events[e].what)) {
+                        rc = cli_library_error("track", events[e].what);
+                        goto loop_end;
+                    }
+                }
+            memset(&q, 0, sizeof q);
+            q.TimeTrackingHandle = start.TimeTrackingHandle;
+            if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
+                !usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber,
+                                   q.CurrentHardwareMicroFrameNumber, &ft)) {
+                rc = cli_library_error("track", "WinUsb_GetCurrentFrameNumberAndQpc");
+                goto loop_end;
+            }
+            struct sample *sp = &samples[nsamples++];
+            sp->t_s = t_s;
+            sp->bound_ns = (double)ft.BoundNs;
+            sp->generation = q.CurrentGenerationID;
+            sp->printed = j == sub;
+            sp->err_ns = NAN;
+            LONGLONG truth;
+            if (sim && usbts_sim_truth(dev, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth))
+                sp->err_ns = (double)(ft.StartNs - truth);
         }
         if (!usbts_frame_to_clock_ns(ih, start.TimeTrackingHandle, clock, q.CurrentUSBFrameNumber,
                                      q.CurrentHardwareMicroFrameNumber, &ct)) {
             rc = cli_library_error("track", "usbts_frame_to_clock_ns");
-            break;
+            goto loop_end;
         }
         struct row *r = &rows[n++];
         r->t_s = (double)k * (double)interval_ns / 1e9;
@@ -190,12 +301,7 @@ int cmd_track(int argc, char **argv)
             r->rate_ppm = (125000.0 * (double)(mf - prev_mf) / (double)(ft.StartNs - prev_ns) - 1.0) * 1e6;
         prev_mf = mf;
         prev_ns = ft.StartNs;
-        r->err_us = NAN;
-        if (sim) {
-            LONGLONG truth;
-            if (usbts_sim_truth(dev, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth))
-                r->err_us = (double)(ft.StartNs - truth) / 1000.0;
-        }
+        r->err_us = samples[nsamples - 1].err_ns / 1000.0;
         if (json) {
             printf("{\"t_s\": %.3f, \"generation\": %u, \"usb_frame\": %u, \"microframe\": %u, \"qpc\": %lld, "
                    "\"start_ns\": %lld, \"accuracy_us\": %u, \"bound_ns\": %lld",
@@ -225,8 +331,9 @@ int cmd_track(int argc, char **argv)
         if (duration >= 2)
             cli_progress("track", (double)k / (double)steps);
     }
+loop_end:
     cli_progress_done();
-    if (rc == 0 && svg && !plot(svg, spec, rows, n, sim)) {
+    if (rc == 0 && svg && !plot(svg, spec, samples, nsamples, rows, n, sim)) {
         fprintf(stderr, "%s track: cannot write %s: %s; choose a writable path\n", cli_prog, svg, strerror(errno));
         rc = EXIT_RUNTIME;
     }
@@ -239,5 +346,6 @@ out_free:
 out_close:
     usbts_close(dev);
     free(rows);
+    free(samples);
     return rc;
 }

@@ -123,18 +123,49 @@ def test_track_json_and_svg():
         p = panels(svg)
         check(len(p) == 1, "one panel")
         s = p[0]["series"]
-        check(set(s) == {"|true error| (us)", "predicted bound (us)"}, "the two series: %s" % list(s))
+        check(set(s) == {"|true error| (ns)", "bound (ns)", "printed lines (bound, ns)"}, "the series: %s" % list(s))
         check(any("time since start (s)" in t for t in p[0]["texts"]), "x axis titled with units")
-        err_pts, bound_pts = s.get("|true error| (us)", []), s.get("predicted bound (us)", [])
-        check(len(err_pts) == len(rows) and len(bound_pts) == len(rows), "a point per printed row")
+        bound_pts, printed = s.get("bound (ns)", []), s.get("printed lines (bound, ns)", [])
+        err_pts = s.get("|true error| (ns)", [])
+        # Every query is plotted, the ones between printed lines too.
+        check(len(bound_pts) == 20 * len(rows), "20 queries plotted per printed line, got %d" % len(bound_pts))
+        check(len(printed) == len(rows), "a picked-out point per printed row")
+        check(len(err_pts) >= 0.9 * len(bound_pts), "the true error of (nearly) every query")
         ax = p[0]["axes"]
+        # The values span decades (bound ~ hundreds of ns, error ~ ns): a log axis.
+        check(p[0]["logy"], "log axis when the values span decades")
         tol_x = (ax["xmax"] - ax["xmin"]) / (ax["right"] - ax["left"]) * 0.01
-        tol_y = (ax["ymax"] - ax["ymin"]) / (ax["bottom"] - ax["top"]) * 0.01
-        for r, (x, y), (_, b) in zip(rows, err_pts, bound_pts):
+        tol_log = (math.log10(ax["ymax"]) - math.log10(ax["ymin"])) / (ax["bottom"] - ax["top"]) * 0.01
+        for r, (x, b) in zip(rows, printed):
             check(abs(x - r["t_s"]) <= tol_x + 1e-9, "plotted time %.4f vs printed %.4f" % (x, r["t_s"]))
-            check(abs(y - abs(r["true_error_us"])) <= tol_y + 1e-6,
-                  "plotted error %.5f vs printed %.5f" % (y, abs(r["true_error_us"])))
-            check(abs(b - r["accuracy_us"]) <= tol_y + 1e-6, "plotted bound %.4f vs printed %d" % (b, r["accuracy_us"]))
+            # the native ns bound, not WinUSB's whole microseconds
+            check(abs(math.log10(b) - math.log10(r["bound_ns"])) <= tol_log + 1e-9,
+                  "plotted bound %.1f ns vs printed %d ns" % (b, r["bound_ns"]))
+        printed_err = {round(x, 6): y for x, y in err_pts}
+        for r in rows:
+            y = printed_err.get(round(r["t_s"], 6))
+            if y is not None and abs(r["true_error_us"]) > 0.002:
+                check(abs(math.log10(y) - math.log10(abs(r["true_error_us"]) * 1000)) <= tol_log + 0.01,
+                      "plotted error %.1f ns vs printed %.3f us" % (y, r["true_error_us"]))
+
+    # A new generation shows where it happened, between printed lines.
+    with tempfile.TemporaryDirectory() as d:
+        svg = os.path.join(d, "reset.svg")
+        rc, out, err = run("track", "sim:clock=virtual,seed=2", "--duration", "3", "--interval", "250", "--json",
+                           "--sim-event", "1.3:reset", "--svg", svg)
+        check(rc == 0, "track --sim-event exit %d: %s" % (rc, err))
+        rows = json_lines(out)
+        gens = [r["generation"] for r in rows]
+        check(gens[:5] == [gens[0]] * 5 and gens[5:] == [gens[5]] * 7 and gens[5] != gens[0],
+              "the reset at 1.3 s makes a new generation from the 1.5 s line: %s" % gens)
+        root = ET.parse(svg).getroot()
+        marks = [float(ln.get("data-x")) for ln in root.iter(SVG + "line") if ln.get("class") == "marker"]
+        # The tracker notices a reset within 50 ms; the plot has a query every 12.5 ms.
+        check(len(marks) == 1 and 1.3 <= marks[0] <= 1.35 + 1e-9,
+              "one generation marker within 50 ms after the 1.3 s reset (between the 1.25 and 1.5 s lines): %s"
+              % marks)
+    rc, _, err = run("track", "sim", "--sim-event", "soon")
+    check(rc == 2 and "S:EVENT" in err, "--sim-event without S: usage error")
 
 
 def test_list_and_query():
