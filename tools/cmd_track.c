@@ -19,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: %s track [SPEC] [--duration S] [--interval MS] [--clock CLOCK] [--json]\n"
-            "          [--svg FILE]\n"
+            "          [--svg FILE] [--sim-event S:EVENT]\n"
             "\n"
             "Starts time tracking on the device's controller and prints, every interval: elapsed\n"
             "seconds, generation, USB frame, microframe, the QPC (100 ns ticks) at the start of\n"
@@ -40,7 +40,7 @@ static void usage(FILE *f)
             "                  span decades; on a real controller also the frame-clock rate\n"
             "  --sim-event S:EVENT\n"
             "                  simulated controller: inject EVENT (reset, halt_ms=N, stall_ms=N)\n"
-            "                  S seconds after the start; may be given %d times\n",
+            "                  S seconds after the start; up to %d of them\n",
             cli_prog, SUBSAMPLES - 1, MAX_EVENTS);
 }
 
