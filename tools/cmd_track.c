@@ -2,11 +2,10 @@
 /*
  * usbtimesync track — follow a controller's frame clock, a line per interval.
  */
-#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "svg.h"
@@ -27,7 +26,8 @@ static void usage(FILE *f)
             "controller the true error of that microframe's start time in microseconds.\n"
             "\n"
             "  SPEC            device to track (default: sim)\n"
-            "  --duration S    how long to track, in seconds (default 5)\n"
+            "  --duration S    how long to track, in seconds (default 5); the last line comes\n"
+            "                  at S even when S is not a whole number of intervals\n"
             "  --interval MS   time between lines, in milliseconds (default 500)\n"
             "  --clock CLOCK   also give each start time on " CLI_CLOCK_CHOICES "\n"
             "                  (default monotonic); the conversion is measured at each query\n"
@@ -37,10 +37,14 @@ static void usage(FILE *f)
             "                  controller the true error) of every query, including the %d\n"
             "                  made between two printed lines, so a step, a stall or a new\n"
             "                  generation shows where it happened; a log axis when the values\n"
-            "                  span decades; on a real controller also the frame-clock rate\n"
+            "                  span decades; on a real controller also the frame-clock rate.\n"
+            "                  FILE is checked before tracking starts (not writable: exit 1)\n"
             "  --sim-event S:EVENT\n"
             "                  simulated controller: inject EVENT (reset, halt_ms=N, stall_ms=N)\n"
-            "                  S seconds after the start; up to %d of them\n",
+            "                  S seconds after the start; up to %d of them\n"
+            "\n"
+            "SIGINT (Ctrl-C) or SIGTERM ends tracking early: the lines so far and the plot of\n"
+            "them are written whole, and the exit status is 0.\n",
             cli_prog, SUBSAMPLES - 1, MAX_EVENTS);
 }
 
@@ -61,19 +65,13 @@ struct event {
     bool done;
 };
 
-static void sleep_ns(long long ns)
-{
-    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* The plot: every query's nanosecond bound (and true error on a simulator)
  * against time, the printed lines picked out, a line where each new
  * generation began. */
-static bool plot(const char *path, const char *spec, const struct sample *sm, int ns, const struct row *rows, int nr,
-                 bool sim)
+static bool plot(FILE *f, const char *spec, const struct sample *sm, int ns, const struct row *rows, int nr, bool sim)
 {
+    if (!f)
+        return false;
     size_t cap = (size_t)(ns > nr ? ns : nr) + 1;
     double *t = malloc(sizeof(double) * cap), *err = malloc(sizeof(double) * cap), *bd = malloc(sizeof(double) * cap),
            *pt = malloc(sizeof(double) * cap), *pb = malloc(sizeof(double) * cap),
@@ -113,7 +111,7 @@ static bool plot(const char *path, const char *spec, const struct sample *sm, in
         struct svg_panel p = {title, "time since start (s)", logy ? "nanoseconds (log)" : "nanoseconds", s, 3, logy,
                               NULL, 0};
         struct svg_panel_extra ex = {gl, ng, 1u << 2};
-        ok = svg_write_ex(path, title, &p, &ex, 1);
+        ok = svg_write_ex(f, title, &p, &ex, 1);
     } else {
         struct svg_series s1[2] = {{"bound (ns)", "#1f77b4", t, bd, ns, false, false},
                                    {"printed lines (bound, ns)", "#1f77b4", pt, pb, np, false, true}};
@@ -124,7 +122,7 @@ static bool plot(const char *path, const char *spec, const struct sample *sm, in
                                  {"frame-clock rate against CLOCK_MONOTONIC", "time since start (s)",
                                   "rate error (ppm)", s2, 1, false, NULL, 0}};
         struct svg_panel_extra ex[2] = {{gl, ng, 1u << 1}, {gl, ng, 0}};
-        ok = svg_write_ex(path, title, p, ex, 2);
+        ok = svg_write_ex(f, title, p, ex, 2);
     }
 out:
     free(t);
@@ -158,7 +156,7 @@ int cmd_track(int argc, char **argv)
             if (!(v = cli_value(argc, argv, &i)) || !cli_parse_clock(v, &clock))
                 return cli_usage_error("track", usage, "--clock needs one of " CLI_CLOCK_CHOICES);
         } else if (!strcmp(a, "--sim-event")) {
-            char *colon;
+            const char *colon;
             if (!(v = cli_value(argc, argv, &i)) || !(colon = strchr(v, ':')) || colon == v || !colon[1])
                 return cli_usage_error("track", usage, "--sim-event needs S:EVENT, e.g. 2.5:reset");
             if (nevents == MAX_EVENTS)
@@ -188,15 +186,42 @@ int cmd_track(int argc, char **argv)
         }
     }
 
+    /* The plot's path is checked now, not after the whole run. */
+    struct cli_output out = {NULL, -1, false};
+    if (svg && !cli_output_open("track", svg, &out))
+        return EXIT_RUNTIME;
+    /* Before the device is opened: the library's sampler thread inherits the
+     * blocked mask, so the signals reach only the waits below. */
+    cli_block_stop_signals();
+
+    long long interval_ns = (long long)(interval_ms * 1e6 + 0.5);
+    long long duration_ns = (long long)(duration * 1e9 + 0.5);
+    /* A line every interval, and the last one at the duration itself. */
+    long long steps = (duration_ns + interval_ns - 1) / interval_ns;
+    int rc = 0, stopped_by = 0;
+    /* The plot also draws the queries between printed lines. */
+    long long sub = svg ? SUBSAMPLES : 1;
+    if (steps * sub > MAX_SAMPLES)
+        sub = MAX_SAMPLES / steps > 1 ? MAX_SAMPLES / steps : 1;
+    struct row *rows = calloc((size_t)steps, sizeof *rows);
+    struct sample *samples = calloc((size_t)(steps * sub), sizeof *samples);
+    int nsamples = 0;
+    if (!rows || !samples) {
+        free(rows);
+        free(samples);
+        fprintf(stderr, "%s track: out of memory for %lld rows: use a longer --interval\n", cli_prog, steps);
+        cli_output_discard(&out);
+        cli_unblock_stop_signals();
+        return EXIT_RUNTIME;
+    }
+
     HANDLE dev = usbts_open(spec);
-    if (dev == INVALID_HANDLE_VALUE)
-        return cli_library_error("track", spec);
-    int rc = 0;
+    if (dev == INVALID_HANDLE_VALUE) {
+        rc = cli_library_error("track", spec);
+        goto out_rows;
+    }
     WINUSB_INTERFACE_HANDLE ih = NULL;
     USBTS_DEVICE_INFO di;
-    struct row *rows = NULL;
-    struct sample *samples = NULL;
-    int nsamples = 0;
     if (!WinUsb_Initialize(dev, &ih)) {
         rc = cli_library_error("track", "WinUsb_Initialize");
         goto out_close;
@@ -222,45 +247,32 @@ int cmd_track(int argc, char **argv)
         if (clock != USBTS_CLOCK_MONOTONIC)
             printf(" %20s_ns", cli_clock_name(clock));
         printf("\n");
+        fflush(stdout);
     }
 
-    long long interval_ns = (long long)(interval_ms * 1e6);
-    long long steps = (long long)(duration * 1e9 / (double)interval_ns + 0.5);
-    if (steps < 1)
-        steps = 1;
-    long long sub = SUBSAMPLES;
-    if (steps * sub > MAX_SAMPLES)
-        sub = MAX_SAMPLES / steps > 1 ? MAX_SAMPLES / steps : 1;
-    if (!svg)
-        sub = 1; /* only the plot draws the queries between lines */
-    rows = calloc((size_t)steps, sizeof *rows);
-    samples = calloc((size_t)(steps * sub), sizeof *samples);
-    if (!rows || !samples) {
-        fprintf(stderr, "%s track: out of memory for %lld rows: use a longer --interval\n", cli_prog, steps);
-        rc = EXIT_RUNTIME;
-        goto out_stop;
-    }
-    long long prev_mf = 0, prev_ns = 0;
+    long long prev_mf = 0, prev_ns = 0, t0 = cli_now_ns(), t_prev = 0;
     int n = 0;
-    LONGLONG t0 = 0;
-    usbts_now_ns(dev, &t0);
     for (long long k = 1; k <= steps; k++) {
+        long long t_k = k < steps ? k * interval_ns : duration_ns;
         USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
         USBTS_FRAME_TIME ft, ct;
         /* sub queries per line, evenly spaced; the last is the printed one. */
+        long long line0 = t_prev;
         for (long long j = 1; j <= sub; j++) {
-            long long step_ns = j < sub ? interval_ns / sub : interval_ns - (sub - 1) * (interval_ns / sub);
+            long long t_j = j < sub ? line0 + (t_k - line0) * j / sub : t_k;
             if (di.IsVirtualClock) {
-                if (!usbts_sim_advance(dev, (ULONGLONG)step_ns)) {
+                if ((stopped_by = cli_poll_stop()) != 0)
+                    goto loop_end;
+                if (!usbts_sim_advance(dev, (ULONGLONG)(t_j - t_prev))) {
                     rc = cli_library_error("track", "usbts_sim_advance");
                     goto loop_end;
                 }
-            } else {
-                sleep_ns(step_ns);
+            } else if ((stopped_by = cli_wait_stop(t0 + t_j)) != 0) {
+                goto loop_end;
             }
-            LONGLONG now_ns = t0;
-            usbts_now_ns(dev, &now_ns);
-            double t_s = (double)(now_ns - t0) / 1e9;
+            t_prev = t_j;
+            /* On a real clock the time the query really ran: a stall shows. */
+            double t_s = di.IsVirtualClock ? (double)t_j / 1e9 : (double)(cli_now_ns() - t0) / 1e9;
             for (int e = 0; e < nevents; e++)
                 if (!events[e].done && t_s >= events[e].at_s) {
                     events[e].done = true;
@@ -290,10 +302,10 @@ int cmd_track(int argc, char **argv)
         if (!usbts_frame_to_clock_ns(ih, start.TimeTrackingHandle, clock, q.CurrentUSBFrameNumber,
                                      q.CurrentHardwareMicroFrameNumber, &ct)) {
             rc = cli_library_error("track", "usbts_frame_to_clock_ns");
-            goto loop_end;
+            break;
         }
         struct row *r = &rows[n++];
-        r->t_s = (double)k * (double)interval_ns / 1e9;
+        r->t_s = (double)t_k / 1e9;
         r->acc_us = q.PredictedAccuracyInMicroSeconds;
         long long mf = (long long)q.CurrentUSBFrameNumber * 8 + q.CurrentHardwareMicroFrameNumber;
         r->rate_ppm = NAN;
@@ -333,9 +345,13 @@ int cmd_track(int argc, char **argv)
     }
 loop_end:
     cli_progress_done();
-    if (rc == 0 && svg && !plot(svg, spec, samples, nsamples, rows, n, sim)) {
-        fprintf(stderr, "%s track: cannot write %s: %s; choose a writable path\n", cli_prog, svg, strerror(errno));
-        rc = EXIT_RUNTIME;
+    if (stopped_by)
+        fprintf(stderr, "%s track: stopped by %s after %d line%s\n", cli_prog,
+                stopped_by == SIGINT ? "SIGINT" : "SIGTERM", n, n == 1 ? "" : "s");
+    if (rc == 0 && svg) {
+        FILE *f = cli_output_begin(&out);
+        if (!cli_output_end("track", &out, f, plot(f, spec, samples, nsamples, rows, n, sim)))
+            rc = EXIT_RUNTIME;
     }
 out_stop:;
     USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION stop = {start.TimeTrackingHandle};
@@ -345,7 +361,10 @@ out_free:
     WinUsb_Free(ih);
 out_close:
     usbts_close(dev);
+out_rows:
     free(rows);
     free(samples);
+    cli_output_discard(&out); /* nothing, once written; else leaves the path as it was */
+    cli_unblock_stop_signals();
     return rc;
 }

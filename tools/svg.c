@@ -192,17 +192,14 @@ bool svg_spans_decades(const struct svg_series *series, int nseries)
     return isfinite(lo) && hi >= 100 * lo;
 }
 
-bool svg_write(const char *path, const char *title, const struct svg_panel *panels, int npanels)
+bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int npanels)
 {
-    return svg_write_ex(path, title, panels, NULL, npanels);
+    return svg_write_ex(f, title, panels, NULL, npanels);
 }
 
-bool svg_write_ex(const char *path, const char *title, const struct svg_panel *panels,
-                  const struct svg_panel_extra *extras, int npanels)
+bool svg_write_ex(FILE *f, const char *title, const struct svg_panel *panels, const struct svg_panel_extra *extras,
+                  int npanels)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return false;
     int h = PANEL_H * npanels + 30;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -214,5 +211,5 @@ bool svg_write_ex(const char *path, const char *title, const struct svg_panel *p
     for (int i = 0; i < npanels; i++)
         write_panel(f, &panels[i], extras ? &extras[i] : NULL, 15 + i * PANEL_H);
     fputs("</svg>\n", f);
-    return fclose(f) == 0;
+    return fflush(f) == 0 && !ferror(f);
 }

@@ -32,8 +32,9 @@ struct svg_panel {
     int ncategories;
 };
 
-/* Writes the figure to path; returns false (errno set) if it cannot be written. */
-bool svg_write(const char *path, const char *title, const struct svg_panel *panels, int npanels);
+/* Writes the figure to f (which the caller opened and closes); false (errno
+ * set) if writing failed. */
+bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int npanels);
 
 /* A vertical line across a panel at x, labelled (a new generation, an event). */
 struct svg_vline {
@@ -51,8 +52,8 @@ struct svg_panel_extra {
 };
 
 /* svg_write with extras[i] for panel i (extras may be NULL). */
-bool svg_write_ex(const char *path, const char *title, const struct svg_panel *panels,
-                  const struct svg_panel_extra *extras, int npanels);
+bool svg_write_ex(FILE *f, const char *title, const struct svg_panel *panels, const struct svg_panel_extra *extras,
+                  int npanels);
 
 /* True when the series' positive y values span two decades or more: plot
  * them on a log axis, or the small values vanish into the bottom line. */
