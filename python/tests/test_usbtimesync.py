@@ -208,3 +208,22 @@ def test_library_found_through_the_environment_variable():
     if os.environ.get("USBTIMESYNC_LIBRARY"):
         assert os.path.realpath(uts.library_path).startswith(
             os.path.realpath(os.environ["USBTIMESYNC_LIBRARY"]).rstrip("/"))
+
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+
+
+@pytest.mark.skipif(uts._np is None, reason="numpy not installed (apt-get install python3-numpy)")
+@pytest.mark.skipif(not os.path.exists(README), reason="README.md is not beside this test (installed-package run)")
+def test_readme_python_example_runs(capsys):
+    """The README's Python example, verbatim: it runs and prints one generation,
+    three REALTIME-scale TAI times and a bound."""
+    text = open(README).read()
+    section = text[text.index("## Using it from Python"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    exec(compile(code, "README.md", "exec"), {})
+    first, second = capsys.readouterr().out.splitlines()[:2]
+    gen, rest = first.split(" ", 1)
+    assert int(gen) >= 1 and int(rest.rsplit(" ", 1)[1]) > 0
+    assert int(second) > 0
