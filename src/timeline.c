@@ -23,7 +23,8 @@
 #define CLOCK_BOOTTIME 7
 #endif
 
-#define OFFSET_TRIES 3 /* brackets per measurement; the narrowest wins (a preempted one is wide) */
+#define OFFSET_TRIES 3     /* brackets at most; the narrowest wins (a preempted one is wide) */
+#define OFFSET_GOOD_NS 100 /* a bracket this narrow is not bettered by trying again */
 
 static inline int64_t read_ns(clockid_t id, bool *ok)
 {
@@ -91,6 +92,8 @@ static BOOL measure(ULONG clock, struct usbts_clock_shift *s)
             best = w;
             s->offset_ns = c - (m1 + w / 2);
         }
+        if (best <= OFFSET_GOOD_NS)
+            break;
     }
     s->uncertainty_ns = (best + 1) / 2 + 1;
     return TRUE;

@@ -106,7 +106,7 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrack
  * CLOCK_TAI instead; these calls give a frame's start on any of them.
  *
  * The conversion is measured inside every call, never cached: the narrowest
- * of three bracketed reads (MONOTONIC, the clock, MONOTONIC) gives the
+ * of up to three bracketed reads (MONOTONIC, the clock, MONOTONIC) gives the
  * clock's offset from MONOTONIC, and half that bracket (plus 1 ns) is added
  * to the bound.  A step of CLOCK_REALTIME between two calls therefore moves
  * their REALTIME and TAI answers by the step and changes nothing else.  The
