@@ -270,7 +270,11 @@ def stopped_by_signal(sig, json_out):
             if not line.startswith("#"):
                 break
         p.send_signal(sig)
-        rest, err = p.communicate(timeout=120)
+        # Not communicate(): it reads the raw pipes and would drop what
+        # readline() above already buffered (rows printed in one burst on a
+        # loaded machine).  The output after the signal is small.
+        p.wait(timeout=120)
+        rest, err = p.stdout.read(), p.stderr.read()
         lines += rest.splitlines(keepends=True)
         complete = all(l.endswith("\n") for l in lines)
         points = None
