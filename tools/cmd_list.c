@@ -44,8 +44,10 @@ int cmd_list(int argc, char **argv)
             cli_json_string(stdout, ctl[i].pci);
             printf(", \"driver\": ");
             cli_json_string(stdout, ctl[i].driver);
-            printf(", \"bus\": %d, \"mmio\": %s, \"debugfs\": %s, \"why\": ", ctl[i].bus,
-                   ctl[i].mmio_ok ? "true" : "false", ctl[i].debugfs_ok ? "true" : "false");
+            printf(", \"bus\": %d", ctl[i].bus);
+            for (int k = 0; k < usbts_backend_source_count(); k++)
+                printf(", \"%s\": %s", usbts_backend_source_name(k), ctl[i].source_ok[k] ? "true" : "false");
+            printf(", \"why\": ");
             cli_json_string(stdout, ctl[i].why);
             printf("}\n");
         }
@@ -65,10 +67,12 @@ int cmd_list(int argc, char **argv)
     printf("host controllers:\n");
     if (nctl == 0)
         printf("  none found (no USB host controller on this machine); the simulator 'sim' is always available\n");
-    for (int i = 0; i < nctl; i++)
-        printf("  %-14s bus %-3d %-10s sources: mmio %s, debugfs %s%s%s\n", ctl[i].pci, ctl[i].bus, ctl[i].driver,
-               ctl[i].mmio_ok ? "yes" : "no", ctl[i].debugfs_ok ? "yes" : "no", ctl[i].why[0] ? " - " : "",
-               ctl[i].why);
+    for (int i = 0; i < nctl; i++) {
+        printf("  %-14s bus %-3d %-10s sources:", ctl[i].pci, ctl[i].bus, ctl[i].driver);
+        for (int k = 0; k < usbts_backend_source_count(); k++)
+            printf("%s %s %s", k ? "," : "", usbts_backend_source_name(k), ctl[i].source_ok[k] ? "yes" : "no");
+        printf("%s%s\n", ctl[i].why[0] ? " - " : "", ctl[i].why);
+    }
     printf("USB devices:\n");
     if (ndev == 0)
         printf("  none found\n");

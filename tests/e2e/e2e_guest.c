@@ -219,16 +219,26 @@ int main(int argc, char **argv)
         WINUSB_INTERFACE_HANDLE ih;
         ULONG f1 = 0, f2 = 0;
         LARGE_INTEGER t1, t2;
-        if (d == INVALID_HANDLE_VALUE || !WinUsb_Initialize(d, &ih) || !WinUsb_GetCurrentFrameNumber(ih, &f1, &t1)) {
+        BOOL ok = d != INVALID_HANDLE_VALUE && WinUsb_Initialize(d, &ih);
+        long long a0 = mono_ns();
+        ok = ok && WinUsb_GetCurrentFrameNumber(ih, &f1, &t1);
+        long long a1 = mono_ns();
+        if (!ok) {
             fail("GetCurrentFrameNumber without tracking");
         } else {
             sleep_ms(100);
+            long long b0 = mono_ns();
             if (!WinUsb_GetCurrentFrameNumber(ih, &f2, &t2))
                 fail("second GetCurrentFrameNumber");
+            long long b1 = mono_ns();
             double ms = (double)(t2.QuadPart - t1.QuadPart) / 1e4;
             long long moved = (long long)(f2 - f1);
-            if (llabs(moved - (long long)(ms + 0.5)) > 2)
-                fail("the frame moved by %lld in %.1f ms", moved, ms);
+            /* Each stamp was taken near its read, inside its call: a guest
+             * vCPU descheduled inside a call (TCG on a busy host) widens the
+             * allowance by that call's duration, and only that. */
+            double slack_ms = 2 + (double)((a1 - a0) + (b1 - b0)) / 1e6;
+            if ((double)llabs(moved - (long long)(ms + 0.5)) > slack_ms)
+                fail("the frame moved by %lld in %.1f ms (allowed %.1f ms either way)", moved, ms, slack_ms);
             printf("E2E GetCurrentFrameNumber without tracking: %lld frames in %.1f ms\n", moved, ms);
         }
         if (d != INVALID_HANDLE_VALUE)
@@ -327,11 +337,11 @@ int main(int argc, char **argv)
     USBTS_TRACKING_STATS ts;
     usbts_get_tracking_stats(kbd.dev, &ts);
     printf("E2E RESULT source=%s span_s=%.3f frames_per_s=%.3f rate_ppm=%+.1f (ends bracketed by %lld and %lld "
-           "ns) fitted_rate_ppm=%+.1f bracket_ns=%lld bound_us_median=%u bound_us_max=%u captures=%llu reads=%llu "
-           "start_ms=%.2f\n",
+           "ns) fitted_rate_ppm=%+.1f bracket_ns=%lld bound_us_median=%u bound_us_p99=%u bound_us_max=%u "
+           "captures=%llu reads=%llu start_ms=%.2f\n",
            di.Source, span_s, frames_per_s, rate_ppm, width(&s0), width(&s1), ts.RatePpm, (long long)ts.BracketNs,
-           (unsigned)bounds[nq / 2], (unsigned)bounds[nq - 1], (unsigned long long)ts.Captures,
-           (unsigned long long)ts.Reads, start_ms);
+           (unsigned)bounds[nq / 2], (unsigned)bounds[nq * 99 / 100], (unsigned)bounds[nq - 1],
+           (unsigned long long)ts.Captures, (unsigned long long)ts.Reads, start_ms);
     if (tracked_s < 2.0)
         fail("tracked for only %.2f s", tracked_s);
     if (rate_ppm < -1000 - slack_ppm || rate_ppm > 1000 + slack_ppm)
