@@ -415,6 +415,18 @@ static void op_stop(void)
     }
 }
 
+/* True when tracking handle t's model is too old to answer (its sampler
+ * starved by a long stall_ms): queries fail with ERROR_GEN_FAILURE (model.h). */
+static bool model_dead(int t)
+{
+    uint32_t ii;
+    struct usbts_model m;
+    if (t < 0 || !usbts_if_valid(ifs[trs[t].itf].h, &ii))
+        return false;
+    usbts_tracker_read_model(&usbts_tracker_pubs[atomic_load(&usbts_if_slots[ii].tracker)], &m);
+    return usbts_model_dead(&m, now_of(ifs[trs[t].itf].dev));
+}
+
 /* Microframes to allow for a bound of acc_ns either side. */
 static int64_t slack_mf(int64_t acc_ns)
 {
@@ -521,6 +533,7 @@ static void op_query(void)
     BOOL ok = WinUsb_GetCurrentFrameNumberAndQpc(ih, null_info ? NULL : &q);
     expect(ok, (!ih || null_info || t < 0) ? ERROR_INVALID_HANDLE
                : devs[d].unplugged         ? ERROR_DEVICE_NOT_CONNECTED
+               : model_dead(t)             ? ERROR_GEN_FAILURE
                : uf > 7                    ? ERROR_INVALID_PARAMETER
                                            : 0);
     if (ok)
@@ -597,6 +610,7 @@ static void op_frame_ns(void)
         BOOL ok = usbts_frame_to_ns(ih, th, frame, uf, null_out ? NULL : &ft);
         expect(ok, (!ih || null_out || t < 0) ? ERROR_INVALID_HANDLE
                    : devs[d].unplugged         ? ERROR_DEVICE_NOT_CONNECTED
+                   : model_dead(t)             ? ERROR_GEN_FAILURE
                    : uf > 7                    ? ERROR_INVALID_PARAMETER
                                                : 0);
         if (ok && (ft.UsbFrameNumber != frame || ft.MicroFrameNumber != uf || ft.BoundNs < 1 ||
@@ -616,6 +630,7 @@ static void op_frame_ns(void)
         BOOL ok = usbts_ns_to_frame(ih, th, ns, null_out ? NULL : &ft);
         expect(ok, (!ih || null_out || t < 0)          ? ERROR_INVALID_HANDLE
                    : devs[d].unplugged                  ? ERROR_DEVICE_NOT_CONNECTED
+                   : model_dead(t)                      ? ERROR_GEN_FAILURE
                    : dist > range || dist < -range      ? ERROR_INVALID_PARAMETER
                                                         : 0);
         if (ok && (ft.MicroFrameNumber > 7 || ft.BoundNs < 1 || ft.GenerationId == 0 ||

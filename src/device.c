@@ -281,7 +281,7 @@ BOOL usbts_get_tracking_stats(HANDLE device, USBTS_TRACKING_STATS *stats)
     usbts_tracker_status(usbts_dev_slots[idx].dev->tracker, &st);
     usbts_registry_unlock();
     memset(stats, 0, sizeof *stats);
-    stats->Reads = st.est.reads;
+    stats->Reads = st.est.reads + st.discarded_reads; /* every register read, samples or not */
     stats->Captures = st.est.captures;
     stats->Rejected = st.est.rejected;
     stats->Discontinuities = st.est.discontinuities;

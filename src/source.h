@@ -72,4 +72,11 @@ DWORD usbts_mmio_source_open(const char *root, const char *controller, struct us
 #define USBTS_MFINDEX_WRAP 16384 /* microframes: 2.048 s */
 #define USBTS_MICROFRAME_NS 125000
 
+/* Bits 31:14 of MFINDEX are reserved (read as zero): a read with any of them
+ * set is not a sample.  When every read for USBTS_BAD_READS_GONE_NS of host
+ * time, and at least USBTS_BAD_READS_GONE_MIN reads, was like that, the
+ * controller is gone (ERROR_DEVICE_NOT_CONNECTED). */
+#define USBTS_BAD_READS_GONE_NS 100000000
+#define USBTS_BAD_READS_GONE_MIN 16
+
 #endif

@@ -21,6 +21,16 @@
 #define START_TIMEOUT_NS 2048000000        /* one MFINDEX wrap */
 #define CAPTURE_BURST_NS 400000            /* an inline capture burst: over three microframes */
 #define CAPTURE_BURST_READS 4096
+/* The watchdog: whatever the estimator plans and whatever the source returns,
+ * a burst lasts at most MAX_BURST_NS and MAX_BURST_READS reads, and the next
+ * one starts no sooner than MIN_PAUSE_NS, and PAUSE_PER_BURST times the last
+ * burst's CPU time (reads x the narrowest bracket), after it ended: the
+ * sampler reads at most 1/8 of the time and always sleeps between bursts
+ * (releasing the mutex Stop needs). */
+#define MAX_BURST_NS 3000000
+#define MAX_BURST_READS 4096
+#define MIN_PAUSE_NS 250000
+#define PAUSE_PER_BURST 7
 
 struct watch {
     bool (*present)(const void *ctx);
@@ -42,9 +52,18 @@ struct tracker {
     uint32_t last_epoch;        /* estimator epoch behind `generation` */
     uint32_t generation;
     bool thread_running;
-    bool stop;
+    atomic_bool stop;           /* set before taking the mutex: the sampler sees it between bursts */
     pthread_t thread;
     int64_t stall_until_ns;     /* virtual clock: sampler starved until then */
+    struct usbts_est_plan next; /* virtual clock: the plan made when the last burst ended ... */
+    bool have_next;             /* ... kept, so that how the caller slices time changes nothing */
+    int64_t adv_target;         /* virtual clock: where the last advance aimed ... */
+    int64_t adv_end;            /* ... and where the clock stood after it (a burst may overrun the aim) */
+    int64_t bad_since_ns;       /* reads with reserved bits set, back to back since then (0: none) */
+    uint32_t bad_reads;
+    int64_t bad_last_ns;        /* the latest of them */
+    uint64_t discarded_reads;   /* all of them, ever */
+    int64_t next_burst_ns;      /* the watchdog: no burst before this host time */
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
     int nwatches;
@@ -72,15 +91,8 @@ static struct tracker *T(uint32_t idx)
 
 static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_model *m)
 {
-    uint64_t w[USBTS_MODEL_WORDS] = {
-        (uint64_t)m->generation | ((uint64_t)m->flags << 32),
-        (uint64_t)m->ref_ns,
-        (uint64_t)m->ref_mf,
-        m->period_fp,
-        m->rate_fp,
-        (uint64_t)m->bound0_ns,
-        m->bound_slope_fp,
-    };
+    uint64_t w[USBTS_MODEL_WORDS];
+    usbts_model_pack(m, w);
     uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed);
     atomic_store_explicit(&pub->seq, s + 1, memory_order_relaxed);
     /* Release stores: a reader that sees any new word also sees the odd
@@ -106,11 +118,38 @@ static void publish(uint32_t idx, struct tracker *t)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Bits 31:14 of MFINDEX are reserved and read as zero: a value with any of
+ * them set is not a sample (a torn read, or all ones from a PCIe device that
+ * no longer answers).  It never reaches the estimator.  If every read for
+ * USBTS_BAD_READS_GONE_NS, and at least USBTS_BAD_READS_GONE_MIN of them, is
+ * like that, the controller is gone. */
+#define NOT_A_SAMPLE ((DWORD)-1)
+#define BAD_READS_PER_BURST 8 /* a burst gives up after this many in a row, so it cannot spin on them */
+#define BAD_BACKOFF_NS 1000000 /* and after that many in a row, the next burst waits this long */
+
+/* The earliest a burst may start: a source that keeps answering garbage is
+ * read about once a millisecond until it answers or is declared gone. */
+static int64_t not_before(const struct tracker *t)
+{
+    return t->bad_reads >= BAD_READS_PER_BURST / 2 ? t->bad_last_ns + BAD_BACKOFF_NS : INT64_MIN;
+}
+
 static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
 {
     int64_t before, after;
     uint32_t mf;
     DWORD err = usbts_source_read(t->src, &before, &mf, &after);
+    if (err == ERROR_SUCCESS && (mf & ~(uint32_t)USBTS_MFINDEX_MASK)) {
+        t->discarded_reads++;
+        if (t->bad_reads++ == 0)
+            t->bad_since_ns = before;
+        t->bad_last_ns = after;
+        if (t->bad_reads < USBTS_BAD_READS_GONE_MIN || after - t->bad_since_ns < USBTS_BAD_READS_GONE_NS)
+            return NOT_A_SAMPLE;
+        err = ERROR_DEVICE_NOT_CONNECTED;
+    } else if (err == ERROR_SUCCESS) {
+        t->bad_reads = 0;
+    }
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         atomic_store(&usbts_tracker_pubs[idx].gone, true);
     if (err != ERROR_SUCCESS)
@@ -121,22 +160,58 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
     return ERROR_SUCCESS;
 }
 
-/* One burst of back-to-back reads, as the estimator asked for. */
-static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads)
+/* One burst of back-to-back reads, as the estimator asked for.  Reads that
+ * are not samples are skipped (the estimator sees the gap they leave); a
+ * burst gives up after BAD_READS_PER_BURST of them in a row, so it cannot
+ * spin on them.  *cpu_ns (may be NULL): the reads' count times the narrowest
+ * bracket among them, what the burst cost in CPU (a preempted read's bracket
+ * is mostly another thread's time). */
+static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int32_t max_reads, int64_t *cpu_ns)
 {
     DWORD err = ERROR_SUCCESS;
+    int64_t narrowest = INT64_MAX;
+    int32_t n = 0, bad = 0, all = 0;
+    t->have_next = false; /* the estimator learns from this burst: plan afresh */
     usbts_est_burst_begin(&t->est);
-    for (int32_t n = 0; n < max_reads; n++) {
+    while (n < max_reads) {
         struct usbts_read r;
         err = read_once(idx, t, &r);
+        all++;
+        if (err == NOT_A_SAMPLE) {
+            err = ERROR_SUCCESS;
+            if (++bad >= BAD_READS_PER_BURST || usbts_clock_now(t->src->clock) >= deadline_ns)
+                break;
+            continue;
+        }
         if (err != ERROR_SUCCESS)
             break;
+        bad = 0;
+        n++;
+        if (r.after_ns - r.before_ns < narrowest)
+            narrowest = r.after_ns - r.before_ns;
         if (usbts_est_feed(&t->est, &r) || r.after_ns >= deadline_ns)
             break;
     }
     usbts_est_burst_end(&t->est);
     publish(idx, t);
+    if (cpu_ns)
+        *cpu_ns = n ? all * (narrowest > 0 ? narrowest : 1) : 0;
     return err;
+}
+
+/* A burst the sampler runs on its own schedule, under the watchdog's limits. */
+static void run_sampler_burst(uint32_t idx, struct tracker *t, const struct usbts_est_plan *plan)
+{
+    const struct usbts_hostclock *clock = &usbts_tracker_pubs[idx].clock;
+    int64_t start = usbts_clock_now(clock);
+    int64_t len = plan->deadline_ns - plan->start_ns;
+    if (len > MAX_BURST_NS)
+        len = MAX_BURST_NS;
+    int64_t cpu;
+    run_burst(idx, t, start + len, plan->max_reads < MAX_BURST_READS ? plan->max_reads : MAX_BURST_READS, &cpu);
+    int64_t end = usbts_clock_now(clock);
+    int64_t pause = PAUSE_PER_BURST * cpu;
+    t->next_burst_ns = end + (pause > MIN_PAUSE_NS ? pause : MIN_PAUSE_NS);
 }
 
 static void run_watches(struct tracker *t, int64_t now)
@@ -173,12 +248,18 @@ static void *sampler_main(void *arg)
      * of lead is a µs of spinning. */
     int64_t lateness = 0;
     pthread_mutex_lock(&t->mu);
-    while (!t->stop) {
+    while (!atomic_load(&t->stop)) {
         int64_t now = usbts_monotonic_ns();
         run_watches(t, now);
         struct usbts_est_plan plan;
-        usbts_est_plan(&t->est, now, &plan);
+        /* Planned from the earliest instant the watchdog allows, so the
+         * estimator aims at a boundary the burst can still catch. */
+        usbts_est_plan(&t->est, now > t->next_burst_ns ? now : t->next_burst_ns, &plan);
         int64_t wake = plan.start_ns - lateness;
+        if (wake < t->next_burst_ns)
+            wake = t->next_burst_ns;
+        if (wake < not_before(t))
+            wake = not_before(t);
         bool for_burst = true;
         if (atomic_load(&pub->gone) || wake > now + WATCH_PERIOD_NS) {
             wake = now + WATCH_PERIOD_NS; /* keep polling presence; re-plan after */
@@ -197,8 +278,7 @@ static void *sampler_main(void *arg)
         }
         if (atomic_load(&pub->gone))
             continue;
-        int64_t deadline = usbts_monotonic_ns() + (plan.deadline_ns - plan.start_ns);
-        run_burst(idx, t, deadline, plan.max_reads);
+        run_sampler_burst(idx, t, &plan);
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;
@@ -210,7 +290,7 @@ static DWORD start_thread(uint32_t idx, struct tracker *t)
     if (!a)
         return ERROR_NOT_ENOUGH_MEMORY;
     a->idx = idx;
-    t->stop = false;
+    atomic_store(&t->stop, false);
     if (usbts_failpoint() || pthread_create(&t->thread, NULL, sampler_main, a) != 0) {
         free(a);
         return ERROR_NOT_ENOUGH_MEMORY;
@@ -224,8 +304,8 @@ static void stop_thread(struct tracker *t)
 {
     if (!t->thread_running)
         return;
+    atomic_store(&t->stop, true);
     pthread_mutex_lock(&t->mu);
-    t->stop = true;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
     pthread_join(t->thread, NULL);
@@ -386,7 +466,7 @@ static DWORD capture_inline(uint32_t idx, struct tracker *t, char *msg, size_t m
                      "(halted or suspended); retry, or pass IsStartupDelayTolerable = TRUE");
             return ERROR_TIMEOUT;
         }
-        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS);
+        DWORD err = run_burst(idx, t, now + CAPTURE_BURST_NS, CAPTURE_BURST_READS, NULL);
         if (err != ERROR_SUCCESS) {
             read_error_message(err, t, msg, msglen);
             return err;
@@ -417,7 +497,7 @@ DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msgl
         } else if (t->users == 0) {
             /* One read: proves the counter is readable and anchors a coarse
              * model whose bound says how coarse it is. */
-            err = run_burst(idx, t, INT64_MAX, 1);
+            err = run_burst(idx, t, INT64_MAX, 1, NULL);
             if (err != ERROR_SUCCESS)
                 read_error_message(err, t, msg, msglen);
         }
@@ -456,12 +536,22 @@ DWORD usbts_tracker_read_now(uint32_t idx, int64_t *mf, int64_t *t_ns, char *msg
     DWORD err = ensure_source(idx, t, msg, msglen);
     struct usbts_read r = {0};
     if (err == ERROR_SUCCESS) {
-        err = read_once(idx, t, &r);
-        if (err != ERROR_SUCCESS)
+        for (int tries = 0; tries < 4; tries++) {
+            err = read_once(idx, t, &r);
+            if (err != NOT_A_SAMPLE)
+                break;
+        }
+        if (err == NOT_A_SAMPLE) {
+            snprintf(msg, msglen, "MFINDEX read back with reserved bits set four times: the controller did not "
+                                  "answer cleanly; try again");
+            err = ERROR_GEN_FAILURE;
+        } else if (err != ERROR_SUCCESS) {
             read_error_message(err, t, msg, msglen);
+        }
     }
     if (err == ERROR_SUCCESS) {
         /* Feeding it keeps the counter extension continuous across calls. */
+        t->have_next = false;
         usbts_est_burst_begin(&t->est);
         usbts_est_feed(&t->est, &r);
         usbts_est_burst_end(&t->est);
@@ -500,22 +590,43 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
         pthread_mutex_unlock(&t->mu);
         return ERROR_INVALID_PARAMETER;
     }
-    int64_t target = usbts_clock_now(clock) + (int64_t)ns;
+    /* A burst may end past the aim; if nothing has moved the clock since,
+     * aim on from the previous aim, so that a thousand advances of 1 ms end
+     * where one of 1 s does. */
+    int64_t base = usbts_clock_now(clock);
+    if (t->adv_end == base && t->adv_target > 0 && t->adv_target < base)
+        base = t->adv_target;
+    int64_t target = base + (int64_t)ns;
     while (t->users > 0 && t->src && !atomic_load(&pub->gone)) {
         int64_t now = usbts_clock_now(clock);
-        struct usbts_est_plan plan;
-        usbts_est_plan(&t->est, now, &plan);
-        int64_t start = plan.start_ns > now ? plan.start_ns : now;
+        int64_t earliest = now > t->next_burst_ns ? now : t->next_burst_ns;
+        /* The plan is made where the last burst ended (or the watchdog lets
+         * the next begin), not where this call began: one advance of a
+         * second and a thousand of a millisecond then read at the same
+         * instants and get the same answers. */
+        if (!t->have_next) {
+            usbts_est_plan(&t->est, earliest, &t->next); /* as the sampler thread does */
+            t->have_next = true;
+        }
+        struct usbts_est_plan plan = t->next;
+        int64_t start = plan.start_ns > earliest ? plan.start_ns : earliest;
         if (start < t->stall_until_ns)
             start = t->stall_until_ns;
+        if (start < t->next_burst_ns)
+            start = t->next_burst_ns;
+        if (start < not_before(t))
+            start = not_before(t);
         if (start > target)
             break;
         usbts_clock_set_at_least(clock, start);
-        run_burst(idx, t, start + (plan.deadline_ns - plan.start_ns), plan.max_reads);
+        t->have_next = false;
+        run_sampler_burst(idx, t, &plan);
         if (usbts_clock_now(clock) == now)
             usbts_clock_set_at_least(clock, now + 1); /* always make progress */
     }
     usbts_clock_set_at_least(clock, target);
+    t->adv_target = target;
+    t->adv_end = usbts_clock_now(clock);
     pthread_mutex_unlock(&t->mu);
     return ERROR_SUCCESS;
 }
@@ -540,6 +651,7 @@ void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st)
         snprintf(st->source, sizeof st->source, "%s", t->src->ops->name);
     st->users = t->users;
     st->sampling_thread = t->thread_running;
+    st->discarded_reads = t->discarded_reads;
     usbts_est_get_stats(&t->est, &st->est);
     pthread_mutex_unlock(&t->mu);
 }

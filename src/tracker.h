@@ -25,7 +25,6 @@
 #include "source.h"
 
 #define USBTS_MAX_TRACKERS 64
-#define USBTS_MODEL_WORDS 7
 
 /* What a query reads, lock-free. */
 struct usbts_tracker_pub {
@@ -79,7 +78,7 @@ void usbts_tracker_stall(uint32_t idx, int64_t until_ns);
 /* Seqlock read of the published model (lock-free, no syscall). */
 static inline void usbts_tracker_read_model(const struct usbts_tracker_pub *pub, struct usbts_model *m)
 {
-    uint64_t w0, w1, w2, w3, w4, w5, w6;
+    uint64_t w[USBTS_MODEL_WORDS];
     uint32_t s1, s2;
     do {
         s1 = atomic_load_explicit(&pub->seq, memory_order_acquire);
@@ -87,29 +86,26 @@ static inline void usbts_tracker_read_model(const struct usbts_tracker_pub *pub,
          * plain load on x86, and a pattern ThreadSanitizer understands,
          * unlike a standalone fence).  Written out: a loop of atomics is
          * not unrolled, and this is the query's hot path. */
-        w0 = atomic_load_explicit(&pub->model[0], memory_order_acquire);
-        w1 = atomic_load_explicit(&pub->model[1], memory_order_acquire);
-        w2 = atomic_load_explicit(&pub->model[2], memory_order_acquire);
-        w3 = atomic_load_explicit(&pub->model[3], memory_order_acquire);
-        w4 = atomic_load_explicit(&pub->model[4], memory_order_acquire);
-        w5 = atomic_load_explicit(&pub->model[5], memory_order_acquire);
-        w6 = atomic_load_explicit(&pub->model[6], memory_order_acquire);
+        w[0] = atomic_load_explicit(&pub->model[0], memory_order_acquire);
+        w[1] = atomic_load_explicit(&pub->model[1], memory_order_acquire);
+        w[2] = atomic_load_explicit(&pub->model[2], memory_order_acquire);
+        w[3] = atomic_load_explicit(&pub->model[3], memory_order_acquire);
+        w[4] = atomic_load_explicit(&pub->model[4], memory_order_acquire);
+        w[5] = atomic_load_explicit(&pub->model[5], memory_order_acquire);
+        w[6] = atomic_load_explicit(&pub->model[6], memory_order_acquire);
+        w[7] = atomic_load_explicit(&pub->model[7], memory_order_acquire);
+        w[8] = atomic_load_explicit(&pub->model[8], memory_order_acquire);
         s2 = atomic_load_explicit(&pub->seq, memory_order_relaxed);
     } while ((s1 & 1u) || s1 != s2);
-    m->generation = (uint32_t)w0;
-    m->flags = (uint32_t)(w0 >> 32);
-    m->ref_ns = (int64_t)w1;
-    m->ref_mf = (int64_t)w2;
-    m->period_fp = w3;
-    m->rate_fp = w4;
-    m->bound0_ns = (int64_t)w5;
-    m->bound_slope_fp = w6;
+    _Static_assert(USBTS_MODEL_WORDS == 9, "the seqlock read names every word");
+    usbts_model_unpack(w, m);
 }
 
 struct usbts_tracker_status {
     char source[16];
     uint32_t users;
     bool sampling_thread;
+    uint64_t discarded_reads; /* reads with reserved bits set, never fed to the estimator */
     struct usbts_est_stats est;
 };
 void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st);

@@ -224,6 +224,8 @@ static inline DWORD query_begin(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct qu
         return ERROR_DEVICE_NOT_CONNECTED;
     usbts_tracker_read_model(q->pub, &q->m);
     q->now = usbts_clock_now(&q->pub->clock);
+    if (usbts_model_dead(&q->m, q->now))
+        return ERROR_GEN_FAILURE; /* the writer has been silent too long to answer (model.h) */
     return ERROR_SUCCESS;
 }
 
@@ -235,10 +237,16 @@ static inline bool query_still_valid(WINUSB_INTERFACE_HANDLE ih, HANDLE th, cons
            atomic_load_explicit(&usbts_if_slots[q->ii].handle, memory_order_acquire) == (uint64_t)(uintptr_t)ih;
 }
 
-static BOOL query_error(DWORD err)
+static BOOL query_error(DWORD err, const struct query *q)
 {
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         return usbts_fail_msg(err, not_connected);
+    if (err == ERROR_GEN_FAILURE)
+        return usbts_fail(err,
+                          "the frame-clock model was last updated %.1f s ago (more than %d s): its sampler is not "
+                          "running (starved of CPU, or the process or daemon that tracks the controller is stuck); "
+                          "no answer is honest until it reads the controller again",
+                          (double)(q->now - q->m.heartbeat_ns) / 1e9, (int)(USBTS_MODEL_DEAD_NS / 1000000000));
     return usbts_fail_msg(ERROR_INVALID_HANDLE, "InterfaceHandle or TimeTrackingHandle is not live (stopped, freed, "
                                                 "or from another interface)");
 }
@@ -260,15 +268,15 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     ULONG in_frame = info->InputFrameNumber, in_uf = info->InputMicroFrameNumber;
     if (in_uf > 7) {
         return usbts_fail(ERROR_INVALID_PARAMETER, "InputMicroFrameNumber %u out of range: a frame has microframes 0..7",
                           (unsigned)in_uf);
     }
 
-    int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
-    int64_t t_cur = usbts_model_start_ns(&q.m, mf_now);
+    int64_t t_cur;
+    int64_t mf_now = usbts_model_locate(&q.m, q.now, &t_cur);
     /* The bound grows with distance from the model's reference, so the value
      * farther from it has the larger one: evaluate it once, there. */
     int64_t t_far = t_cur;
@@ -280,7 +288,7 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
             t_far = t_in;
         qpc_in = ns_to_qpc(t_in);
     }
-    int64_t bound = usbts_model_bound_ns(&q.m, t_far);
+    int64_t bound = usbts_model_bound_ns(&q.m, t_far, q.now);
     /* Rounding to a 100 ns tick adds up to 50 ns; report whole µs, at least 1. */
     int64_t acc_us = (int64_t)(((uint64_t)bound + QPC_TICK_NS / 2 + 999) / 1000);
     if (acc_us < 1)
@@ -289,7 +297,7 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
         acc_us = 0xFFFFFFFFll;
 
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     uint32_t usb_frame = (uint32_t)(mf_now >> 3);
     info->QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart = qpc_in;
     info->QueryPerformanceCounterFrequency.QuadPart = QPC_FREQUENCY;
@@ -309,7 +317,7 @@ BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const U
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     for (size_t i = 0; microframes && i < n; i++)
         if (microframes[i] > 7)
             return n == 1 ? usbts_fail(ERROR_INVALID_PARAMETER,
@@ -325,7 +333,7 @@ BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const U
     for (size_t i = 0; i < n; i++) {
         int64_t mf = nearest_mf(mf_now, frames[i], microframes ? microframes[i] : 0);
         int64_t t = usbts_model_start_ns(&q.m, mf);
-        int64_t bound = usbts_model_bound_ns(&q.m, t);
+        int64_t bound = usbts_model_bound_ns(&q.m, t, q.now);
         start_ns[i] = t + add;
         if (bound_ns)
             bound_ns[i] = (bound < 1 ? 1 : bound) + widen;
@@ -333,7 +341,7 @@ BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const U
             mf_out[i] = mf;
     }
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     *generation = q.m.generation;
     return TRUE;
 }
@@ -362,7 +370,7 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     /* A 32-bit frame number names an instant only within 2^31 frames of now;
      * farther off the answer would mean nothing (and its arithmetic would
      * overflow). */
@@ -370,11 +378,11 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     if (dist > NS_TO_FRAME_RANGE || dist < -NS_TO_FRAME_RANGE)
         return usbts_fail(ERROR_INVALID_PARAMETER,
                           "Ns lies more than 2^31 ms (24.8 days) from now: no 32-bit frame number names it");
-    int64_t mf = usbts_model_mf_at(&q.m, ns);
-    int64_t t = usbts_model_start_ns(&q.m, mf);
-    int64_t bound = usbts_model_bound_ns(&q.m, ns);
+    int64_t t;
+    int64_t mf = usbts_model_locate(&q.m, ns, &t);
+    int64_t bound = usbts_model_bound_ns(&q.m, ns, q.now);
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
     out->StartNs = t;

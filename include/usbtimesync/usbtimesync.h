@@ -60,7 +60,8 @@ BOOL usbts_get_device_info(HANDLE Device, USBTS_DEVICE_INFO *Info);
 
 /* How the device's controller is being tracked: figures behind the bound. */
 typedef struct USBTS_TRACKING_STATS {
-    ULONGLONG Reads;           /* bracketed register reads so far */
+    ULONGLONG Reads;           /* bracketed register reads so far (including those thrown away for
+                                * reserved bits set: torn or all-ones values) */
     ULONGLONG Captures;        /* microframe boundaries captured and accepted */
     ULONGLONG Rejected;        /* captures set aside (preempted reads, outliers) */
     ULONGLONG Discontinuities; /* resets, halts and jumps seen */
@@ -377,8 +378,8 @@ BOOL usbts_devclock_status(const USBTS_DEVCLOCK *Clock, USBTS_DEVCLOCK_STATUS *S
 
 /* ---- The simulated controller -------------------------------------------- */
 
-/* One raw bracketed MFINDEX read, exactly as a sampler sees it.  On a virtual
- * clock it moves the clock by the read's duration. */
+/* One raw bracketed MFINDEX read, exactly as a sampler sees it (reserved bits
+ * and all).  On a virtual clock it moves the clock by the read's duration. */
 BOOL usbts_sim_read(HANDLE Device, LONGLONG *BeforeNs, ULONG *Mfindex, LONGLONG *AfterNs);
 
 /* Moves a virtual clock forward by ns; the tracker's sampling that falls due
@@ -386,11 +387,24 @@ BOOL usbts_sim_read(HANDLE Device, LONGLONG *BeforeNs, ULONG *Mfindex, LONGLONG 
 BOOL usbts_sim_advance(HANDLE Device, ULONGLONG Ns);
 
 /* The true host time, in ns of the sim's host clock, at which that microframe
- * started: current generation, and the frame nearest the current one whose low
- * 11 bits equal usb_frame's. */
+ * started ON THE WIRE (its SOF: the MFINDEX edge plus the sim's sof_ns, which
+ * no read can see and the bound covers up to 250 ns): current generation, and
+ * the frame nearest the current one whose low 11 bits equal usb_frame's. */
 BOOL usbts_sim_truth(HANDLE Device, ULONG UsbFrame, ULONG MicroFrame, LONGLONG *QpcNs);
 
-/* Events: "reset", "halt_ms=N", "stall_ms=N" (virtual clock only), "unplug". */
+/* Events: "reset", "reset_halt_ms=N" (reset while halted: MFINDEX reads 0 for
+ * N ms, then counts from 0), "halt_ms=N", "suspend_ms=N" (MFINDEX stands still,
+ * a fresh microframe at resume), "fladj=N" (0..63: the frame length changes),
+ * "stall_ms=N" (virtual clock only), "vanish" (reads return 0xFFFFFFFF), "unplug".
+ *
+ * Simulator keys (sim:key=value,...; README has the table): clock, seed,
+ * drift_ppm, read_ns, preempt_prob, preempt_us, latch, latch_spread, slew_ppm,
+ * slew_at_ms, wander_ppm, walk_ppm, ntp_ppm, ntp_ms, fladj, sof_ns, slow_prob,
+ * slow_reads, slow_ns, wake_prob, wake_us, torn_prob, allones_prob.  A raw read
+ * may carry reserved bits 31:14 (torn_prob, allones_prob, vanish): the tracker
+ * discards such reads, and after 100 ms of nothing else (at least 16 reads)
+ * reports the controller gone (ERROR_DEVICE_NOT_CONNECTED).  On a virtual
+ * clock a seeded run does not depend on how usbts_sim_advance slices time. */
 BOOL usbts_sim_inject(HANDLE Device, const char *Event);
 
 #ifdef __cplusplus
