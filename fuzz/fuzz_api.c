@@ -560,6 +560,7 @@ static void op_frame_clock(void)
                    : clock > 3       ? ERROR_INVALID_PARAMETER
                    : t < 0           ? ERROR_INVALID_HANDLE
                    : devs[d].unplugged ? ERROR_DEVICE_NOT_CONNECTED
+                   : model_dead(t)     ? ERROR_GEN_FAILURE
                    : uf > 7            ? ERROR_INVALID_PARAMETER
                                        : 0);
         if (ok && (ft.UsbFrameNumber != frame || ft.MicroFrameNumber != uf || ft.BoundNs < 1 || ft.GenerationId == 0))
@@ -587,6 +588,7 @@ static void op_frame_clock(void)
                : clock > 3                                    ? ERROR_INVALID_PARAMETER
                : t < 0                                        ? ERROR_INVALID_HANDLE
                : devs[d].unplugged                            ? ERROR_DEVICE_NOT_CONNECTED
+               : model_dead(t)                                ? ERROR_GEN_FAILURE
                : bad_uf                                       ? ERROR_INVALID_PARAMETER
                                                               : 0);
     if (ok && gen == 0)
