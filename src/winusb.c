@@ -15,6 +15,7 @@
 #include "lasterror.h"
 #include "model.h"
 #include "page.h"
+#include "query.h"
 #include "registry.h"
 #include "tracker.h"
 #include "unaligned.h"
@@ -333,28 +334,56 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
     return TRUE;
 }
 
-BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe, USBTS_FRAME_TIME *out)
+BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const ULONG *frames, const ULONG *microframes,
+                        const struct usbts_clock_shift *shift, int64_t *start_ns, int64_t *bound_ns, int64_t *mf_out,
+                        uint32_t *generation)
 {
-    if (!ih || !out)
-        return usbts_fail(ERROR_INVALID_HANDLE, "InterfaceHandle or Out is NULL");
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
         return query_error(err, &q);
-    if (microframe > 7)
-        return usbts_fail(ERROR_INVALID_PARAMETER, "MicroFrameNumber %u out of range: a frame has microframes 0..7",
-                          (unsigned)microframe);
-    int64_t mf = nearest_mf(usbts_model_mf_at(&q.m, q.now), frame, microframe);
-    int64_t t = usbts_model_start_ns(&q.m, mf);
-    int64_t bound = usbts_model_bound_ns(&q.m, t, q.now);
+    for (size_t i = 0; microframes && i < n; i++)
+        if (microframes[i] > 7)
+            return n == 1 ? usbts_fail(ERROR_INVALID_PARAMETER,
+                                       "MicroFrameNumber %u out of range: a frame has microframes 0..7",
+                                       (unsigned)microframes[i])
+                          : usbts_fail(ERROR_INVALID_PARAMETER,
+                                       "MicroFrameNumbers[%zu] = %u out of range: a frame has microframes 0..7", i,
+                                       (unsigned)microframes[i]);
+    int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
+    int64_t add = shift ? shift->offset_ns : 0, widen = shift ? shift->uncertainty_ns : 0;
+    /* Every element is evaluated in the one model snapshot read above: one
+     * generation for the whole array. */
+    for (size_t i = 0; i < n; i++) {
+        int64_t mf = nearest_mf(mf_now, frames[i], microframes ? microframes[i] : 0);
+        int64_t t = usbts_model_start_ns(&q.m, mf);
+        int64_t bound = usbts_model_bound_ns(&q.m, t, q.now);
+        start_ns[i] = t + add;
+        if (bound_ns)
+            bound_ns[i] = (bound < 1 ? 1 : bound) + widen;
+        if (mf_out)
+            mf_out[i] = mf;
+    }
     if (!query_still_valid(ih, th, &q))
         return query_error(ERROR_INVALID_HANDLE, &q);
+    *generation = q.m.generation;
+    return TRUE;
+}
+
+BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe, USBTS_FRAME_TIME *out)
+{
+    if (!ih || !out)
+        return usbts_fail(ERROR_INVALID_HANDLE, "InterfaceHandle or Out is NULL");
+    int64_t t, bound, mf;
+    uint32_t gen;
+    if (!usbts_query_frames(ih, th, 1, &frame, &microframe, NULL, &t, &bound, &mf, &gen))
+        return FALSE;
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
     out->StartNs = t;
     out->OffsetNs = 0;
-    out->BoundNs = bound < 1 ? 1 : bound;
-    out->GenerationId = q.m.generation;
+    out->BoundNs = bound;
+    out->GenerationId = gen;
     return TRUE;
 }
 

@@ -56,6 +56,13 @@ const char *cli_value(int argc, char **argv, int *i);
 void cli_progress(const char *what, double fraction);
 void cli_progress_done(void);
 
+/* --clock: "monotonic", "realtime", "tai", "boottime" to a USBTS_CLOCK_* and back. */
+#define CLI_CLOCK_CHOICES "monotonic|realtime|tai|boottime"
+bool cli_parse_clock(const char *s, ULONG *clock);
+const char *cli_clock_name(ULONG clock);
+/* A REALTIME or TAI instant as an ISO 8601 date with ns; "" for other clocks. */
+void cli_clock_calendar(ULONG clock, long long ns, char *buf, size_t len);
+
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 
