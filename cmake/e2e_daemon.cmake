@@ -9,8 +9,11 @@ if(NOT USBTS_SANITIZE AND TARGET e2e_cli)
   add_executable(e2e_daemon_guest ${CMAKE_SOURCE_DIR}/tests/e2e/daemon_guest.c)
   target_link_libraries(e2e_daemon_guest PRIVATE usbtimesync_static)
   target_link_options(e2e_daemon_guest PRIVATE -static)
+  # The guest runs the daemon with its unit's capability bounding set only.
+  add_executable(e2e_capbset ${CMAKE_SOURCE_DIR}/tests/e2e/capbset.c)
+  target_link_options(e2e_capbset PRIVATE -static)
   add_test(NAME e2e_daemon COMMAND ${CMAKE_SOURCE_DIR}/tests/e2e/run_daemon.sh $<TARGET_FILE:e2e_daemon>
                                    $<TARGET_FILE:e2e_daemon_guest> $<TARGET_FILE:e2e_cli>
-                                   ${CMAKE_BINARY_DIR}/e2e-daemon)
+                                   ${CMAKE_BINARY_DIR}/e2e-daemon $<TARGET_FILE:e2e_capbset>)
   set_tests_properties(e2e_daemon PROPERTIES LABELS e2e TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()

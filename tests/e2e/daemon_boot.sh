@@ -24,7 +24,13 @@ ctl=$(basename "$(readlink -f /sys/bus/usb/devices/usb1/..)")
 echo "E2E controller $ctl"
 status=0
 /daemon_guest $TEST_UID refused || status=1
-/usbtimesyncd -v 2>&1 | sed 's/^/E2E daemon log: /' &
+# The unit's capabilities and no others, as systemd would start it.
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' /usbtimesyncd.service)
+echo "E2E daemon unit caps: $caps"
+/capbset "$caps" /usbtimesyncd -v 2>&1 | sed 's/^/E2E daemon log: /' &
+i=0
+while ! pid=$(pidof usbtimesyncd) && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+grep '^CapBnd' /proc/$pid/status | sed 's/^/E2E daemon caps: /'
 i=0
 while [ ! -S /run/usbtimesync/socket ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 /daemon_guest $TEST_UID track >/tmp/client.log 2>&1 &

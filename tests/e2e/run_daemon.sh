@@ -7,17 +7,23 @@
 # through it after with no sampler thread of its own, and a new generation
 # after the controller is unbound and bound again; it prints the bound.
 #
-#   run_daemon.sh DAEMON CLIENT CLI WORK_DIR
+# The daemon runs with its systemd unit's CapabilityBoundingSet only (capbset),
+# so the boot shows that set is enough for the MMIO source and for opening a
+# usbfs node root does not own.
+#
+#   run_daemon.sh DAEMON CLIENT CLI WORK_DIR CAPBSET
 set -uo pipefail
 daemon=$1
 client=$2
 cli=$3
 work=$4
+capbset=$5
 . "$(dirname "$0")/lib.sh"
 e2e_require
 mkdir -p "$work"
 e2e_initramfs "$work" "$E2E_HERE/init" "$daemon=usbtimesyncd" "$client=daemon_guest" "$cli=usbtimesync" \
-    "$E2E_HERE/daemon_boot.sh=boot.sh" || exit 1
+    "$E2E_HERE/daemon_boot.sh=boot.sh" "$capbset=capbset" \
+    "$E2E_HERE/../../daemon/usbtimesyncd.service=usbtimesyncd.service" || exit 1
 e2e_banner
 e2e_boot "$work" daemon "iomem=relaxed" -device qemu-xhci,id=xhci -device usb-kbd,bus=xhci.0 || exit 1
 grep -q "^E2E PASS daemon" <<<"$E2E_CONSOLE" || { echo "e2e daemon: no E2E PASS daemon"; exit 1; }
@@ -26,5 +32,7 @@ grep -qE "^E2E list: .*daemon: served by pid [0-9]+ \(running\)" <<<"$E2E_CONSOL
     { echo "e2e daemon: usbtimesync list did not show the daemon serving the controller"; exit 1; }
 grep -qE "^E2E status: Source +: mmio" <<<"$E2E_CONSOLE" ||
     { echo "e2e daemon: usbtimesync status did not show the mmio source"; exit 1; }
-grep -E "^E2E (daemon (bound|source)|list: .*daemon:)" <<<"$E2E_CONSOLE" | sed 's/^/  /'
+grep -qE "^E2E daemon caps: CapBnd:[[:space:]]+0000000000000002$" <<<"$E2E_CONSOLE" ||
+    { echo "e2e daemon: the daemon did not run with the unit's bounding set alone (CAP_DAC_OVERRIDE)"; exit 1; }
+grep -E "^E2E (daemon (bound|source|caps)|list: .*daemon:)" <<<"$E2E_CONSOLE" | sed 's/^/  /'
 exit 0
