@@ -43,6 +43,8 @@
 #define MAX_CTLS 64
 #define MAX_DEVS 1024
 #define SIM_NAME "sim"
+#define START_TIMEOUT_NS 2048000000 /* as in-process: one MFINDEX wrap */
+#define PENDING_POLL_MS 2           /* how often a waiting Start looks for its capture */
 
 struct ctl {
     bool used;
@@ -64,6 +66,12 @@ struct dev {
     struct usbts_realdev real;
     bool is_sim;
     uint32_t starts;
+    /* A Start that must wait for a first capture (IsStartupDelayTolerable
+     * FALSE) is answered from the loop when the sampler has one, so that the
+     * wait holds no other client's request. */
+    bool start_pending;
+    int64_t start_deadline_ns;
+    uint64_t start_captures; /* the estimator's captures when it began: one more answers it */
 };
 
 static struct ctl ctls[MAX_CTLS];
@@ -216,6 +224,7 @@ static struct dev *dev_of(int client, const char *args)
 static void dev_close(struct dev *d)
 {
     struct ctl *c = &ctls[d->ctl];
+    d->start_pending = false; /* its client is gone or closed it: nobody to answer */
     usbts_registry_lock();
     for (; d->starts > 0; d->starts--)
         usbts_tracker_release(c->tracker);
@@ -417,8 +426,14 @@ static void req_dev(int client, int fd, const char *verb, const char *args)
     char msg[600] = "";
     if (!strcmp(verb, "START")) {
         bool tolerable = atoi(rest) != 0;
+        /* Always the tolerable acquire here: it starts the sampler and
+         * returns at once.  An intolerable Start then waits, in the loop
+         * (start_pending), for the sampler's next capture, as the library's
+         * does inline: unless others track already and it has one. */
+        struct usbts_tracker_status before;
+        usbts_tracker_status(c->tracker, &before);
         usbts_registry_lock();
-        DWORD err = usbts_tracker_acquire(c->tracker, tolerable, msg, sizeof msg);
+        DWORD err = usbts_tracker_acquire(c->tracker, true, msg, sizeof msg);
         usbts_registry_unlock();
         if (err != ERROR_SUCCESS) {
             reply_err(fd, err, msg);
@@ -429,7 +444,16 @@ static void req_dev(int client, int fd, const char *verb, const char *args)
         usbts_tracker_status(c->tracker, &st);
         if (!c->page->source[0])
             snprintf(c->page->source, sizeof c->page->source, "%s", st.source);
-        reply(fd, "OK");
+        struct usbts_model m;
+        usbts_tracker_read_model(&c->page->pub, &m);
+        if (tolerable || (before.users > 0 && (m.flags & USBTS_MODEL_CAPTURED))) {
+            reply(fd, "OK");
+            return;
+        }
+        d->start_pending = true;
+        d->start_captures = before.est.captures;
+        d->start_deadline_ns = usbts_monotonic_ns() + START_TIMEOUT_NS;
+        logmsg(LOG_DEBUG, "client %d: device %u: START waits for a first capture", client, (unsigned)d->id);
     } else if (!strcmp(verb, "STOP")) {
         if (d->starts > 0) {
             usbts_registry_lock();
@@ -535,6 +559,49 @@ static void handle(int client)
     }
     if (passed >= 0)
         close(passed);
+}
+
+/* Answers the Starts that wait for a first capture: OK once the sampler has
+ * one, or the in-process Start's errors (controller gone; none within one
+ * MFINDEX wrap), undoing the Start.  Returns whether any still waits. */
+static bool answer_pending_starts(void)
+{
+    bool waiting = false;
+    int64_t now = usbts_monotonic_ns();
+    for (int i = 0; i < MAX_DEVS; i++) {
+        struct dev *d = &devs[i];
+        if (!d->used || !d->start_pending)
+            continue;
+        struct ctl *c = &ctls[d->ctl];
+        int fd = client_fd[d->client];
+        struct usbts_tracker_status st;
+        usbts_tracker_status(c->tracker, &st);
+        DWORD err = ERROR_SUCCESS;
+        const char *why = NULL;
+        if (st.est.captures > d->start_captures) {
+            reply(fd, "OK");
+        } else if (atomic_load(&c->page->pub.gone)) {
+            err = ERROR_DEVICE_NOT_CONNECTED;
+            why = "the host controller is gone (device unplugged or driver unbound); open the device again";
+        } else if (now > d->start_deadline_ns) {
+            err = ERROR_TIMEOUT;
+            why = "no microframe boundary seen within 2.048 s: the controller's frame counter is not running "
+                  "(halted or suspended); retry, or pass IsStartupDelayTolerable = TRUE";
+        } else {
+            waiting = true;
+            continue;
+        }
+        d->start_pending = false;
+        if (err != ERROR_SUCCESS) {
+            usbts_registry_lock();
+            usbts_tracker_release(c->tracker);
+            usbts_registry_unlock();
+            d->starts--;
+            reply_err(fd, err, why);
+        }
+        logmsg(LOG_DEBUG, "client %d: device %u: START answered (%u)", d->client, (unsigned)d->id, (unsigned)err);
+    }
+    return waiting;
 }
 
 /* ---- the socket, signals, the loop ------------------------------------------------------ */
@@ -668,6 +735,7 @@ int main(int argc, char **argv)
     logmsg(LOG_INFO, "serving %s%s (pid %d)", opt_run_dir, opt_sim ? " with a simulated controller" : "",
            (int)getpid());
 
+    bool starts_waiting = false;
     for (;;) {
         struct pollfd p[MAX_CLIENTS + 2];
         int map[MAX_CLIENTS + 2];
@@ -682,7 +750,7 @@ int main(int argc, char **argv)
                 map[np++] = i;
             }
         }
-        if (poll(p, (nfds_t)np, -1) < 0) {
+        if (poll(p, (nfds_t)np, starts_waiting ? PENDING_POLL_MS : -1) < 0) {
             if (errno == EINTR)
                 continue;
             logmsg(LOG_ERR, "poll: %s", strerror(errno));
@@ -725,5 +793,6 @@ int main(int argc, char **argv)
         for (int i = 2; i < np; i++)
             if (p[i].revents)
                 handle(map[i]);
+        starts_waiting = answer_pending_starts();
     }
 }

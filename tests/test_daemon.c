@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -903,6 +904,104 @@ static void test_sigterm(void)
     CHECK_MSG(access(path, F_OK) != 0, "the socket is gone");
 }
 
+/* ---- a Start that waits holds no other client ---------------------------------------- */
+
+struct slow_arg {
+    int go[2];   /* parent -> holder: resume the controller now */
+    int done[2]; /* holder -> parent: halted ('h'), resumed ('r'); starter -> parent: 'y' or 'n' */
+};
+
+/* Holds the simulated controller open (no tracking: no sampler) and halts
+ * it, so a Start that needs a captured boundary must wait; resumes it when
+ * told.  Its requests go to the daemon while that Start waits. */
+static void halt_holder(void *p)
+{
+    struct slow_arg *a = p;
+    HANDLE d = usbts_open("sim-daemon");
+    CHECK(d != INVALID_HANDLE_VALUE);
+    CHECK_SUCCEEDS(usbts_sim_inject(d, "halt_ms=60000"));
+    CHECK(write(a->done[1], "h", 1) == 1);
+    char go;
+    CHECK(read(a->go[0], &go, 1) == 1);
+    BOOL resumed = usbts_sim_inject(d, "reset"); /* ends the halt: the counter runs again */
+    CHECK_MSG(resumed, "the second client's request is served while the first client's Start waits (%s)",
+              resumed ? "ok" : usbts_last_error_message());
+    CHECK(write(a->done[1], "r", 1) == 1);
+    CHECK(read(a->go[0], &go, 1) == 1);
+    CHECK_SUCCEEDS(usbts_close(d));
+}
+
+static void slow_starter(void *p)
+{
+    struct slow_arg *a = p;
+    struct tracked t;
+    bool ok = track("sim-daemon", &t, FALSE);
+    CHECK(write(a->done[1], ok ? "y" : "n", 1) == 1);
+    if (ok)
+        untrack(&t);
+}
+
+static bool log_has(const char *path, long from, const char *what)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    fseek(f, from, SEEK_SET);
+    char line[600];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, what) != NULL;
+    fclose(f);
+    return found;
+}
+
+static void test_slow_start(void)
+{
+    printf("a Start waiting for its first capture holds no other client's request\n");
+    char dir[400], log[400];
+    snprintf(dir, sizeof dir, "%s/slowstart", top);
+    snprintf(log, sizeof log, "%s/daemon.log", top);
+    struct stat lst;
+    long from = stat(log, &lst) == 0 ? (long)lst.st_size : 0;
+    pid_t d = spawn_daemon(dir, "--sim=seed=11", NULL, NULL);
+    CHECK_MSG(d > 0, "a second usbtimesyncd serves %s", dir);
+    if (d <= 0)
+        return;
+    struct slow_arg h, s;
+    CHECK(pipe(h.go) == 0 && pipe(h.done) == 0 && pipe(s.done) == 0);
+    s.go[0] = s.go[1] = -1;
+    pid_t holder = spawn_client(halt_holder, &h, dir, NOBODY);
+    char c = 0;
+    CHECK(read(h.done[0], &c, 1) == 1 && c == 'h');
+    /* The halted controller shows no boundary: this Start cannot be answered
+     * until the holder's next request resumes it. */
+    pid_t starter = spawn_client(slow_starter, &s, dir, NOBODY);
+    struct pollfd pf = {.fd = s.done[0], .events = POLLIN};
+    bool waiting = false;
+    for (int i = 0; i < 3000 && !(waiting = log_has(log, from, "START waits for a first capture")); i++) {
+        if (poll(&pf, 1, 0) == 1)
+            break; /* answered without waiting: the check below says how */
+        sleep_ms(10);
+    }
+    CHECK_MSG(waiting, "the daemon holds the first client's Start until a capture (its log says so)");
+    CHECK(write(h.go[1], "g", 1) == 1);
+    char r = 0, started = 0;
+    CHECK(read(h.done[0], &r, 1) == 1 && r == 'r');
+    CHECK(read(s.done[0], &started, 1) == 1);
+    CHECK_MSG(started == 'y', "the waiting Start succeeds once the other client's request resumed the counter "
+              "(a daemon serving one request at a time would answer it ERROR_TIMEOUT first)");
+    CHECK(write(h.go[1], "g", 1) == 1);
+    reap(starter, "the client whose Start waited");
+    reap(holder, "the client served meanwhile");
+    printf("  first client's Start: %s\n", started == 'y' ? "succeeded after the second client's resume, "
+           "served while it waited" : "failed (answered before the second client was served)");
+    kill(d, SIGKILL);
+    waitpid(d, NULL, 0);
+    int fds[] = {h.go[0], h.go[1], h.done[0], h.done[1], s.done[0], s.done[1]};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        close(fds[i]);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -921,6 +1020,7 @@ int main(void)
     test_kill9();
     test_generations();
     test_client_killed();
+    test_slow_start();
     test_sigterm();
     test_pages();
     test_access();
