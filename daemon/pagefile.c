@@ -22,7 +22,8 @@ static char run_dir[256];
 static int gen_fd = -1;
 static uint32_t gen_last;
 static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct usbts_page *pages[MAX_PAGES]; /* every page this daemon maps: never unmapped */
+/* Every page this daemon maps; a page leaves only by pagefile_release. */
+static struct usbts_page *pages[MAX_PAGES];
 static int npages;
 
 static void gen_store(uint32_t g)
@@ -103,6 +104,21 @@ static void remember(struct usbts_page *p)
 {
     if (npages < MAX_PAGES)
         pages[npages++] = p;
+    else
+        logmsg(LOG_WARNING, "more than %d pages mapped: SIGTERM will not mark them all not live", MAX_PAGES);
+}
+
+void pagefile_release(struct usbts_page *p)
+{
+    for (int i = 0; i < npages; i++) {
+        if (pages[i] == p) {
+            pages[i] = pages[--npages];
+            break;
+        }
+    }
+    /* The daemon's own mapping only: each client maps the file itself, and
+     * the file is neither truncated nor removed here. */
+    munmap(p, USBTS_PAGE_FILE_SIZE);
 }
 
 static void claim(struct usbts_page *p)

@@ -25,6 +25,12 @@ bool pagefile_init(const char *run_dir);
  */
 struct usbts_page *pagefile_open(const char *name, const char *controller, uint64_t instance, bool *reused);
 
+/* The daemon is done with a page (its controller is gone and no client of
+ * this daemon has it registered): drops the daemon's own mapping.  The file
+ * stays as it is (a rebound instance's page may have replaced it by rename);
+ * clients' mappings of it are theirs and stay valid. */
+void pagefile_release(struct usbts_page *p);
+
 /* The page's file name (for clients), e.g. "0000:00:14.0.page". */
 void pagefile_name(const char *name, char *out, size_t outlen);
 

@@ -153,17 +153,31 @@ static DWORD ctl_tracker(struct ctl *c, const struct usbts_realdev *real, char *
     return err;
 }
 
-static int ctl_find_or_create(const char *key, const char *name, uint64_t instance, char *msg, size_t msglen)
+/* Frees the slot of every controller nothing needs any more: gone
+ * (unbound, unplugged, or replaced by a rebound instance) and with no device
+ * registered (its last client closed it or died), so no tracker either.
+ * Without this a daemon would serve MAX_CTLS controller instances in its
+ * life, each rebind using one.  The page file stays for the clients that
+ * still map it; only the daemon's own mapping goes (pagefile_release). */
+static void ctl_reap(void)
 {
-    int free_i = -1;
     for (int i = 0; i < MAX_CTLS; i++) {
         struct ctl *c = &ctls[i];
-        if (!c->used) {
-            if (free_i < 0)
-                free_i = i;
+        if (!c->used || c->refs > 0 || c->tracker != USBTS_NO_TRACKER || !atomic_load(&c->page->pub.gone))
             continue;
-        }
-        if (strcmp(c->key, key) == 0 && !atomic_load(&c->page->pub.gone))
+        logmsg(LOG_DEBUG, "controller %s (instance %llu): gone and unused, slot %d freed", c->name,
+               (unsigned long long)c->instance, i);
+        pagefile_release(c->page);
+        memset(c, 0, sizeof *c);
+        c->tracker = USBTS_NO_TRACKER;
+    }
+}
+
+static int ctl_find_or_create(const char *key, const char *name, uint64_t instance, char *msg, size_t msglen)
+{
+    for (int i = 0; i < MAX_CTLS; i++) {
+        struct ctl *c = &ctls[i];
+        if (c->used && strcmp(c->key, key) == 0 && !atomic_load(&c->page->pub.gone))
             return i;
     }
     /* Another instance of the same controller (rebound) keeps its old page
@@ -171,6 +185,11 @@ static int ctl_find_or_create(const char *key, const char *name, uint64_t instan
     for (int i = 0; i < MAX_CTLS; i++)
         if (ctls[i].used && strcmp(ctls[i].name, name) == 0)
             atomic_store(&ctls[i].page->pub.gone, true);
+    ctl_reap();
+    int free_i = -1;
+    for (int i = 0; i < MAX_CTLS && free_i < 0; i++)
+        if (!ctls[i].used)
+            free_i = i;
     if (free_i < 0) {
         snprintf(msg, msglen, "the daemon serves %d controllers already", MAX_CTLS);
         return -1;
@@ -241,6 +260,8 @@ static void dev_close(struct dev *d)
     usbts_backend_close(&d->real);
     logmsg(LOG_DEBUG, "client %d: device %u closed", d->client, (unsigned)d->id);
     d->used = false;
+    if (c->refs == 0)
+        ctl_reap();
 }
 
 /* ---- access ------------------------------------------------------------------------ */

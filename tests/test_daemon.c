@@ -1002,6 +1002,116 @@ static void test_slow_start(void)
         close(fds[i]);
 }
 
+/* ---- controller slots come back ----------------------------------------------------- */
+
+#define REBINDS 80       /* more than the daemon's 64 controller slots */
+#define REBINDS_PER_CLIENT 20 /* a client maps a page per instance, never unmapping: 64 at most */
+
+struct rebind_arg {
+    int go[2], done[2];
+};
+
+/* Tracks the first instance, unplugs it and holds it open while other
+ * clients go through REBINDS more: its handle must keep answering, "gone". */
+static void held_instance(void *p)
+{
+    struct rebind_arg *a = p;
+    struct tracked held;
+    CHECK(track("sim-daemon", &held, TRUE));
+    CHECK_SUCCEEDS(usbts_sim_inject(held.dev, "unplug"));
+    CHECK(write(a->done[1], "u", 1) == 1);
+    char go;
+    CHECK(read(a->go[0], &go, 1) == 1);
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+    SetLastError(0);
+    CHECK_MSG(!query(&held, 0, &q) && GetLastError() == ERROR_DEVICE_NOT_CONNECTED,
+              "the first instance's handle, held throughout, still reads its page: gone (%u)",
+              (unsigned)GetLastError());
+    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION st = {held.th};
+    WinUsb_StopTrackingForTimeSync(held.ih, &st); /* whatever a gone controller answers: it must not hang */
+    CHECK_SUCCEEDS(WinUsb_Free(held.ih));
+    CHECK_SUCCEEDS(usbts_close(held.dev));
+}
+
+/* Opens the current instance, unplugs it (the next open gets a new one, as
+ * a rebound controller does) and closes it, REBINDS_PER_CLIENT times. */
+static void rebinder(void *p)
+{
+    (void)p;
+    int n = 0;
+    for (int i = 0; i < REBINDS_PER_CLIENT; i++) {
+        HANDLE d = usbts_open("sim-daemon");
+        if (d == INVALID_HANDLE_VALUE) {
+            printf("  open %d: %s (%u)\n", i, usbts_last_error_message(), (unsigned)GetLastError());
+            break;
+        }
+        BOOL unplugged = usbts_sim_inject(d, "unplug");
+        BOOL closed = usbts_close(d);
+        if (!unplugged || !closed)
+            break;
+        n++;
+    }
+    CHECK_MSG(n == REBINDS_PER_CLIENT, "%d controller instances opened, unplugged and closed (of %d)", n,
+              REBINDS_PER_CLIENT);
+}
+
+static void tracks_now(void *p)
+{
+    (void)p;
+    struct tracked now;
+    CHECK(track("sim-daemon", &now, FALSE));
+    USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
+    BOOL ok = FALSE;
+    for (int i = 0; i < 200 && !(ok = query(&now, 0, &q)); i++)
+        sleep_ms(10);
+    CHECK_MSG(ok, "a new instance after them tracks and answers");
+    untrack(&now);
+}
+
+/* Mappings of sim.page (current or replaced) in process pid. */
+static int page_mappings(pid_t pid)
+{
+    char path[64], line[600];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, "/sim.page") != NULL;
+    fclose(f);
+    return n;
+}
+
+static void test_slots_freed(void)
+{
+    printf("a gone controller's slot is freed once its last client is gone (%d instances)\n", REBINDS);
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/rebinds", top);
+    pid_t d = spawn_daemon(dir, "--sim=seed=12", NULL, NULL);
+    CHECK_MSG(d > 0, "a usbtimesyncd serves %s", dir);
+    if (d <= 0)
+        return;
+    struct rebind_arg a;
+    CHECK(pipe(a.go) == 0 && pipe(a.done) == 0);
+    pid_t held = spawn_client(held_instance, &a, dir, NOBODY);
+    char c = 0;
+    CHECK(read(a.done[0], &c, 1) == 1 && c == 'u');
+    for (int i = 0; i < REBINDS / REBINDS_PER_CLIENT; i++)
+        run_client(rebinder, NULL, dir, NOBODY, "a client rebinding the controller");
+    run_client(tracks_now, NULL, dir, NOBODY, "a client of the newest instance");
+    CHECK(write(a.go[1], "g", 1) == 1);
+    reap(held, "the client holding the first instance");
+    for (int i = 0; i < 2; i++)
+        close(a.go[i]), close(a.done[i]);
+    int maps = page_mappings(d);
+    CHECK_MSG(maps >= 0 && maps <= 2, "the daemon keeps no mapping of the gone instances' pages (%d mappings)",
+              maps);
+    printf("  the daemon maps %d sim.page file(s) after %d instances\n", maps, REBINDS + 3);
+    kill(d, SIGKILL);
+    waitpid(d, NULL, 0);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1021,6 +1131,7 @@ int main(void)
     test_generations();
     test_client_killed();
     test_slow_start();
+    test_slots_freed();
     test_sigterm();
     test_pages();
     test_access();
