@@ -14,6 +14,9 @@ if(NOT USBTS_SANITIZE AND TARGET e2e_cli)
   target_link_options(e2e_capbset PRIVATE -static)
   add_test(NAME e2e_daemon COMMAND ${CMAKE_SOURCE_DIR}/tests/e2e/run_daemon.sh $<TARGET_FILE:e2e_daemon>
                                    $<TARGET_FILE:e2e_daemon_guest> $<TARGET_FILE:e2e_cli>
-                                   ${CMAKE_BINARY_DIR}/e2e-daemon $<TARGET_FILE:e2e_capbset>)
-  set_tests_properties(e2e_daemon PROPERTIES LABELS e2e TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+                                   ${CMAKE_BINARY_DIR}/e2e-daemon $<TARGET_FILE:e2e_capbset>
+                                   ${CMAKE_BINARY_DIR}/kmod/usbts_mfindex.ko)
+  # Its second boot loads the module kmod_build builds (cmake/kmod.cmake).
+  set_tests_properties(e2e_daemon PROPERTIES LABELS e2e TIMEOUT 420 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+                                             DEPENDS kmod_build)
 endif()

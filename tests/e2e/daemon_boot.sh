@@ -19,6 +19,14 @@ give_node() {
     chown $TEST_UID "$node" && chmod 0600 "$node"
     echo "E2E node $node given to uid $TEST_UID"
 }
+# usbts.daemon=kmod: the kernel module's boot (a stock command line).
+mode=$(sed -n 's/.*usbts\.daemon=\([a-z]*\).*/\1/p' /proc/cmdline)
+echo "E2E daemon boot $mode: command line: $(cat /proc/cmdline)"
+if [ "$mode" = kmod ]; then
+    grep -q iomem=relaxed /proc/cmdline && { echo "E2E FAIL: the kmod boot has iomem=relaxed"; exit 1; }
+    insmod /usbts_mfindex.ko || { echo "E2E FAIL: insmod usbts_mfindex.ko"; exit 1; }
+    [ -c /dev/usbts_mfindex ] || { echo "E2E FAIL: no /dev/usbts_mfindex after insmod"; exit 1; }
+fi
 give_node || exit 1
 ctl=$(basename "$(readlink -f /sys/bus/usb/devices/usb1/..)")
 echo "E2E controller $ctl"
