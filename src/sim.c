@@ -410,7 +410,7 @@ DWORD usbts_sim_create(const struct usbts_sim_params *p, struct usbts_hostclock 
         atomic_store(&clock->is_virtual, true);
         atomic_store(&clock->virt_ns, VIRTUAL_START_NS);
     }
-    s->h0 = usbts_clock_now(clock);
+    s->h0 = p->boot_anchored && !p->virtual_clock ? 0 : usbts_clock_now(clock);
     s->r0 = (1.0 + p->drift_ppm * 1e-6) / NOMINAL_NS;
     s->slew_factor = 1.0 / (1.0 + p->slew_ppm * 1e-6);
     s->slew_h = p->slew_at_ms >= 0 ? s->h0 + (int64_t)(p->slew_at_ms * 1e6) : INT64_MAX;

@@ -40,6 +40,8 @@ struct usbts_sim_params {
     double ntp_ms;        /* ... linearly from one to the next over this long */
     double walk_ppm;      /* random-walk frequency drift of the frame clock, ppm per sqrt(s) */
     double fladj;         /* xHCI FLADJ register: microframe = (59488 + 16 FLADJ) HS bit times; 32 = 125 us */
+    bool boot_anchored;   /* not a spec key: the daemon's sim counts from host time 0 (boot), so the
+                             same seed gives the same phase in a restarted daemon */
 };
 
 /* The largest |sof_ns| the estimator's bound allows for: an offset between

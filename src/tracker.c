@@ -15,6 +15,7 @@
 
 #include "failpoint.h"
 #include "lasterror.h"
+#include "page.h"
 
 #define WATCH_MAX 32
 #define WATCH_PERIOD_NS 50000000           /* presence polled every 50 ms while sampling */
@@ -67,14 +68,38 @@ struct tracker {
     int64_t last_watch_ns;
     struct watch watches[WATCH_MAX];
     int nwatches;
+    bool inherit;               /* an earlier writer's model to carry on (daemon restart) */
+    struct usbts_model inherited;
+    int64_t inherited_heartbeat_ns;
+    int64_t mf_offset;          /* added to the estimator's microframe count: continues an inherited one */
 };
 
-struct usbts_tracker_pub usbts_tracker_pubs[USBTS_MAX_TRACKERS];
+/* A tracker's page: its own slot here, unless the daemon gave it a mapped
+ * page file.  Neither is ever freed: a query may be reading it. */
+static struct usbts_page local_pages[USBTS_MAX_TRACKERS];
+static struct usbts_page *_Atomic page_of[USBTS_MAX_TRACKERS];
 static struct tracker *trackers[USBTS_MAX_TRACKERS]; /* under the registry lock */
 static _Atomic uint32_t generation_counter;
+static uint32_t (*_Atomic generation_source)(void);
+
+struct usbts_page *usbts_tracker_page(uint32_t idx)
+{
+    struct usbts_page *p = atomic_load_explicit(&page_of[idx], memory_order_acquire);
+    return p ? p : &local_pages[idx];
+}
+
+#define PUB(idx) (&usbts_tracker_page(idx)->pub)
+
+void usbts_set_generation_source(uint32_t (*next)(void))
+{
+    atomic_store(&generation_source, next);
+}
 
 uint32_t usbts_new_generation(void)
 {
+    uint32_t (*next)(void) = atomic_load(&generation_source);
+    if (next)
+        return next();
     uint32_t g;
     do
         g = atomic_fetch_add_explicit(&generation_counter, 1, memory_order_relaxed) + 1;
@@ -93,13 +118,43 @@ static void publish_model(struct usbts_tracker_pub *pub, const struct usbts_mode
 {
     uint64_t w[USBTS_MODEL_WORDS];
     usbts_model_pack(m, w);
-    uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed);
-    atomic_store_explicit(&pub->seq, s + 1, memory_order_relaxed);
+    /* | 1: a page an earlier writer left mid-update is odd already. */
+    uint32_t s = atomic_load_explicit(&pub->seq, memory_order_relaxed) | 1u;
+    atomic_store_explicit(&pub->seq, s, memory_order_relaxed);
     /* Release stores: a reader that sees any new word also sees the odd
      * sequence number, and so retries. */
     for (int i = 0; i < USBTS_MODEL_WORDS; i++)
         atomic_store_explicit(&pub->model[i], w[i], memory_order_release);
-    atomic_store_explicit(&pub->seq, s + 2, memory_order_release);
+    atomic_store_explicit(&pub->seq, s + 1, memory_order_release);
+}
+
+static void heartbeat(uint32_t idx)
+{
+    struct usbts_page *p = usbts_tracker_page(idx);
+    atomic_store_explicit(&p->heartbeat_ns, usbts_clock_now(&p->pub.clock), memory_order_release);
+}
+
+/* Does the new model tell the same story as the inherited one?  The new
+ * estimator counts microframes from its own first read: *offset (whole
+ * MFINDEX wraps) aligns its count with the old one.  Then both are evaluated
+ * at the new model's reference, and must differ by no more than the old
+ * bound grown by ±1000 ppm of the old model's age plus the new bound. */
+static bool agrees(const struct usbts_model *old, int64_t old_heartbeat, const struct usbts_model *m,
+                   int64_t *offset)
+{
+    if (old->generation == 0 || old->period_fp == 0 || m->period_fp == 0)
+        return false;
+    int64_t t = m->ref_ns;
+    int64_t d = usbts_model_mf_at(old, t) - m->ref_mf + USBTS_MFINDEX_WRAP / 2;
+    int64_t wraps = d / USBTS_MFINDEX_WRAP - (d % USBTS_MFINDEX_WRAP < 0);
+    *offset = wraps * USBTS_MFINDEX_WRAP;
+    int64_t age = t - old_heartbeat;
+    if (age < 0)
+        age = 0;
+    int64_t old_t = usbts_model_start_ns(old, m->ref_mf + *offset);
+    int64_t diff = old_t > t ? old_t - t : t - old_t;
+    int64_t allowed = usbts_model_bound_ns(old, t, old->heartbeat_ns) + age / 1000 + m->bound0_ns;
+    return diff <= allowed;
 }
 
 /* The estimator numbers its epochs; the world sees process-wide generations. */
@@ -108,12 +163,28 @@ static void publish(uint32_t idx, struct tracker *t)
     struct usbts_model m;
     if (!usbts_est_model(&t->est, &m))
         return;
+    if (t->inherit) {
+        /* Carried on while it agrees; decided at the first capture. */
+        int64_t offset;
+        if (agrees(&t->inherited, t->inherited_heartbeat_ns, &m, &offset)) {
+            t->mf_offset = offset;
+            t->generation = t->inherited.generation;
+            t->last_epoch = m.generation;
+            if (m.flags & USBTS_MODEL_CAPTURED)
+                t->inherit = false;
+        } else {
+            t->inherit = false;
+            t->generation = 0;
+        }
+    }
     if (m.generation != t->last_epoch || t->generation == 0) {
         t->last_epoch = m.generation;
         t->generation = usbts_new_generation();
     }
     m.generation = t->generation;
-    publish_model(&usbts_tracker_pubs[idx], &m);
+    m.ref_mf += t->mf_offset;
+    publish_model(PUB(idx), &m);
+    heartbeat(idx);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -151,7 +222,7 @@ static DWORD read_once(uint32_t idx, struct tracker *t, struct usbts_read *r)
         t->bad_reads = 0;
     }
     if (err == ERROR_DEVICE_NOT_CONNECTED)
-        atomic_store(&usbts_tracker_pubs[idx].gone, true);
+        atomic_store(&PUB(idx)->gone, true);
     if (err != ERROR_SUCCESS)
         return err;
     r->before_ns = before;
@@ -202,7 +273,7 @@ static DWORD run_burst(uint32_t idx, struct tracker *t, int64_t deadline_ns, int
 /* A burst the sampler runs on its own schedule, under the watchdog's limits. */
 static void run_sampler_burst(uint32_t idx, struct tracker *t, const struct usbts_est_plan *plan)
 {
-    const struct usbts_hostclock *clock = &usbts_tracker_pubs[idx].clock;
+    const struct usbts_hostclock *clock = &PUB(idx)->clock;
     int64_t start = usbts_clock_now(clock);
     int64_t len = plan->deadline_ns - plan->start_ns;
     if (len > MAX_BURST_NS)
@@ -235,7 +306,7 @@ static void *sampler_main(void *arg)
     uint32_t idx = ((struct sampler_arg *)arg)->idx;
     free(arg);
     struct tracker *t = trackers[idx];
-    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[idx];
+    struct usbts_tracker_pub *pub = PUB(idx);
 
     /* Wake-ups aimed microseconds before a boundary: the default 50 µs timer
      * slack would make every burst spin that much longer. */
@@ -250,6 +321,7 @@ static void *sampler_main(void *arg)
     pthread_mutex_lock(&t->mu);
     while (!atomic_load(&t->stop)) {
         int64_t now = usbts_monotonic_ns();
+        heartbeat(idx); /* at least every WATCH_PERIOD_NS: readers of a shared page tell alive from dead */
         run_watches(t, now);
         struct usbts_est_plan plan;
         /* Planned from the earliest instant the watchdog allows, so the
@@ -316,12 +388,12 @@ static void stop_thread(struct tracker *t)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-DWORD usbts_tracker_get(const char *key, bool virtual_clock, uint32_t *idx)
+DWORD usbts_tracker_get(const char *key, bool virtual_clock, struct usbts_page *page, uint32_t *idx)
 {
     if (key) {
         for (uint32_t i = 0; i < USBTS_MAX_TRACKERS; i++) {
             struct tracker *t = trackers[i];
-            if (t && t->keyed && strcmp(t->key, key) == 0 && !atomic_load(&usbts_tracker_pubs[i].gone)) {
+            if (t && t->keyed && strcmp(t->key, key) == 0 && !atomic_load(&PUB(i)->gone)) {
                 t->refs++;
                 *idx = i;
                 return ERROR_SUCCESS;
@@ -352,12 +424,18 @@ DWORD usbts_tracker_get(const char *key, bool virtual_clock, uint32_t *idx)
     t->refs = 1;
     usbts_est_init(&t->est);
 
-    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[i];
-    static const struct usbts_model none;
-    publish_model(pub, &none);
-    atomic_store(&pub->gone, false);
-    atomic_store(&pub->clock.virt_ns, 0);
-    atomic_store(&pub->clock.is_virtual, virtual_clock);
+    if (page) {
+        atomic_store_explicit(&page_of[i], page, memory_order_release);
+    } else {
+        atomic_store_explicit(&page_of[i], NULL, memory_order_release);
+        struct usbts_page *p = &local_pages[i];
+        usbts_page_init_local(p);
+        static const struct usbts_model none;
+        publish_model(&p->pub, &none);
+        atomic_store(&p->pub.gone, false);
+        atomic_store(&p->pub.clock.virt_ns, 0);
+        atomic_store(&p->pub.clock.is_virtual, virtual_clock);
+    }
     trackers[i] = t;
     *idx = i;
     return ERROR_SUCCESS;
@@ -437,7 +515,7 @@ static DWORD ensure_source(uint32_t idx, struct tracker *t, char *msg, size_t ms
         snprintf(msg, msglen, "this controller has no frame-clock source");
         return ERROR_NOT_SUPPORTED;
     }
-    return t->factory(t->factory_ctx, &usbts_tracker_pubs[idx].clock, &t->src, msg, msglen);
+    return t->factory(t->factory_ctx, &PUB(idx)->clock, &t->src, msg, msglen);
 }
 
 static void read_error_message(DWORD err, struct tracker *t, char *msg, size_t msglen)
@@ -453,7 +531,7 @@ static void read_error_message(DWORD err, struct tracker *t, char *msg, size_t m
  * first query after Start is accurate. */
 static DWORD capture_inline(uint32_t idx, struct tracker *t, char *msg, size_t msglen)
 {
-    struct usbts_hostclock *clock = &usbts_tracker_pubs[idx].clock;
+    struct usbts_hostclock *clock = &PUB(idx)->clock;
     struct usbts_est_stats st;
     usbts_est_get_stats(&t->est, &st);
     uint64_t captures0 = st.captures;
@@ -480,7 +558,7 @@ static DWORD capture_inline(uint32_t idx, struct tracker *t, char *msg, size_t m
 DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msglen)
 {
     struct tracker *t = T(idx);
-    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[idx];
+    struct usbts_tracker_pub *pub = PUB(idx);
     DWORD err;
     pthread_mutex_lock(&t->mu);
     if (atomic_load(&pub->gone)) {
@@ -504,7 +582,9 @@ DWORD usbts_tracker_acquire(uint32_t idx, bool tolerable, char *msg, size_t msgl
     }
     if (err == ERROR_SUCCESS) {
         t->users++;
-        if (t->users == 1 && !atomic_load(&pub->clock.is_virtual)) {
+        /* The first user starts the sampler; so does any user of a forked
+         * child, which inherited users but no thread. */
+        if (!t->thread_running && !atomic_load(&pub->clock.is_virtual)) {
             t->last_watch_ns = usbts_monotonic_ns();
             err = start_thread(idx, t);
             if (err != ERROR_SUCCESS) {
@@ -560,6 +640,7 @@ DWORD usbts_tracker_read_now(uint32_t idx, int64_t *mf, int64_t *t_ns, char *msg
             snprintf(msg, msglen, "the frame counter jumped; try again");
             err = ERROR_GEN_FAILURE;
         }
+        *mf += t->mf_offset;
         *t_ns = r.before_ns + (r.after_ns - r.before_ns) / 2;
     }
     pthread_mutex_unlock(&t->mu);
@@ -571,7 +652,7 @@ DWORD usbts_tracker_with_source(uint32_t idx, DWORD (*fn)(struct usbts_tracker_p
 {
     struct tracker *t = T(idx);
     pthread_mutex_lock(&t->mu);
-    DWORD err = t->src ? fn(&usbts_tracker_pubs[idx], t->src, arg) : ERROR_NOT_SUPPORTED;
+    DWORD err = t->src ? fn(PUB(idx), t->src, arg) : ERROR_NOT_SUPPORTED;
     pthread_mutex_unlock(&t->mu);
     return err;
 }
@@ -579,7 +660,7 @@ DWORD usbts_tracker_with_source(uint32_t idx, DWORD (*fn)(struct usbts_tracker_p
 DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns)
 {
     struct tracker *t = T(idx);
-    struct usbts_tracker_pub *pub = &usbts_tracker_pubs[idx];
+    struct usbts_tracker_pub *pub = PUB(idx);
     struct usbts_hostclock *clock = &pub->clock;
     if (ns > (uint64_t)INT64_MAX / 4)
         return ERROR_INVALID_PARAMETER;
@@ -654,4 +735,53 @@ void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st)
     st->discarded_reads = t->discarded_reads;
     usbts_est_get_stats(&t->est, &st->est);
     pthread_mutex_unlock(&t->mu);
+}
+
+void usbts_tracker_inherit(uint32_t idx, const struct usbts_model *old, int64_t old_heartbeat_ns)
+{
+    struct tracker *t = T(idx);
+    pthread_mutex_lock(&t->mu);
+    t->inherit = old->generation != 0;
+    t->inherited = *old;
+    t->inherited_heartbeat_ns = old_heartbeat_ns;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+/* The registry lock is held (trackers[] is stable).  Taking every tracker's
+ * mutex waits for a sampler to finish its burst: the child then never
+ * inherits a mutex held by a thread it does not have. */
+void usbts_tracker_fork_prepare(void)
+{
+    for (uint32_t i = 0; i < USBTS_MAX_TRACKERS; i++)
+        if (trackers[i])
+            pthread_mutex_lock(&trackers[i]->mu);
+}
+
+void usbts_tracker_fork_parent(void)
+{
+    for (uint32_t i = USBTS_MAX_TRACKERS; i-- > 0;)
+        if (trackers[i])
+            pthread_mutex_unlock(&trackers[i]->mu);
+}
+
+void usbts_tracker_fork_child(void)
+{
+    for (uint32_t i = USBTS_MAX_TRACKERS; i-- > 0;) {
+        struct tracker *t = trackers[i];
+        if (!t)
+            continue;
+        /* The sampler thread stayed in the parent: forget it, so that Stop
+         * and close never join it.  The condition variable may have had it
+         * as a waiter: start it afresh. */
+        t->thread_running = false;
+        t->stop = false;
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&t->cv, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_unlock(&t->mu);
+    }
 }

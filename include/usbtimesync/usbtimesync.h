@@ -98,6 +98,54 @@ BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrack
 BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, LONGLONG Ns,
                        USBTS_FRAME_TIME *Out);
 
+/* ---- Other host timelines ------------------------------------------------- */
+
+/*
+ * The calls above answer on the tracker's host clock: CLOCK_MONOTONIC (or a
+ * simulated controller's virtual clock).  Machines that share a timeline
+ * through PTP (ptp4l + phc2sys) or NTP (chrony) share CLOCK_REALTIME or
+ * CLOCK_TAI instead; these calls give a frame's start on any of them.
+ *
+ * The conversion is measured inside every call, never cached: the narrowest
+ * of up to three bracketed reads (MONOTONIC, the clock, MONOTONIC) gives the
+ * clock's offset from MONOTONIC, and half that bracket (plus 1 ns) is added
+ * to the bound.  A step of CLOCK_REALTIME between two calls therefore moves
+ * their REALTIME and TAI answers by the step and changes nothing else.  The
+ * bound covers this machine's side only: how far CLOCK_REALTIME itself is
+ * from the reference (the PTP or NTP servo's error) is not in it.
+ *
+ * On a simulated controller with a virtual clock, the virtual clock stands in
+ * for CLOCK_MONOTONIC: an answer on another clock is the virtual-clock answer
+ * plus that clock's offset from CLOCK_MONOTONIC on this machine, measured at
+ * the call.  So REALTIME answers move with a REALTIME step exactly as on a
+ * real controller, while the virtual clock itself stays where it was told.
+ */
+#define USBTS_CLOCK_MONOTONIC 0u /* the tracker's own clock: no conversion, nothing added to the bound */
+#define USBTS_CLOCK_REALTIME 1u  /* wall clock, UTC; what phc2sys and chrony steer */
+#define USBTS_CLOCK_TAI 2u       /* REALTIME + the kernel's TAI offset (0 until set: chrony's leapsectz, adjtimex) */
+#define USBTS_CLOCK_BOOTTIME 3u  /* MONOTONIC + time spent suspended */
+
+/* Clock's offset from CLOCK_MONOTONIC now (Clock minus MONOTONIC, ns) and the
+ * uncertainty of that measurement (ns, >= 1; 0 for MONOTONIC itself).
+ * ERROR_INVALID_PARAMETER for an unknown Clock or a NULL pointer;
+ * ERROR_NOT_SUPPORTED where the kernel lacks the clock. */
+BOOL usbts_clock_offset(ULONG Clock, LONGLONG *OffsetNs, LONGLONG *UncertaintyNs);
+
+/* usbts_frame_to_ns on Clock: StartNs on that clock, BoundNs including the
+ * conversion's uncertainty. */
+BOOL usbts_frame_to_clock_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, ULONG Clock,
+                             ULONG UsbFrameNumber, ULONG MicroFrameNumber, USBTS_FRAME_TIME *Out);
+
+/* Count frames at once, from ONE model snapshot and one clock conversion: every
+ * answer belongs to the single *GenerationId.  UsbFrameNumbers[i] is read as
+ * the 32-bit frame number nearest the current one; MicroFrameNumbers may be
+ * NULL (all 0); BoundNs may be NULL.  A microframe above 7 anywhere fails the
+ * whole call with ERROR_INVALID_PARAMETER.  Like the single queries it takes
+ * no lock and allocates nothing. */
+BOOL usbts_frames_to_clock_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, ULONG Clock,
+                              ULONG Count, const ULONG *UsbFrameNumbers, const ULONG *MicroFrameNumbers,
+                              LONGLONG *StartNs, LONGLONG *BoundNs, ULONG *GenerationId);
+
 /* ---- Isochronous packet times --------------------------------------------- */
 
 /*
