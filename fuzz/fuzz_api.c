@@ -69,6 +69,8 @@ struct mdev {
     int64_t quiet_since; /* last reset, halt end or unplug: the truth check waits after it */
     int64_t tracked_since;
     int64_t last_now;
+    int64_t adv_aim; /* where the last usbts_sim_advance aimed ... */
+    int64_t adv_end; /* ... and where the clock stood after it */
     char spec[128];
 };
 struct mif {
@@ -670,8 +672,19 @@ static void op_advance(void)
                : ns > (ULONGLONG)INT64_MAX / 4                         ? ERROR_INVALID_PARAMETER
                : (ULONGLONG)before + ns > (ULONGLONG)(INT64_MAX / 2) ? ERROR_INVALID_PARAMETER
                                                                        : 0);
-    if (ok && now_of(d) < before + (int64_t)ns)
-        FAIL("advanced %llu ns but the clock moved %lld", (unsigned long long)ns, (long long)(now_of(d) - before));
+    /* The documented aim: ns past where the previous advance aimed when
+     * nothing has moved the clock since (a burst may overrun an aim), else ns
+     * past the clock; never backwards. */
+    if (ok) {
+        int64_t base = before;
+        if (devs[d].adv_end == before && devs[d].adv_aim > 0 && devs[d].adv_aim < before)
+            base = devs[d].adv_aim;
+        if (now_of(d) < base + (int64_t)ns || now_of(d) < before)
+            FAIL("advanced %llu ns from aim %lld but the clock moved from %lld to %lld", (unsigned long long)ns,
+                 (long long)base, (long long)before, (long long)now_of(d));
+        devs[d].adv_aim = base + (int64_t)ns;
+        devs[d].adv_end = now_of(d);
+    }
 }
 
 /* Is this event one usbts_sim_inject must accept?  N in 1..60000, digits only. */

@@ -383,7 +383,11 @@ BOOL usbts_devclock_status(const USBTS_DEVCLOCK *Clock, USBTS_DEVCLOCK_STATUS *S
 BOOL usbts_sim_read(HANDLE Device, LONGLONG *BeforeNs, ULONG *Mfindex, LONGLONG *AfterNs);
 
 /* Moves a virtual clock forward by ns; the tracker's sampling that falls due
- * in that span runs inside the call, deterministically. */
+ * in that span runs inside the call, deterministically.  A sampling burst may
+ * end a little past the span (reads take time); the next call then aims ns
+ * past where this one aimed, not past where the clock stands (unless something
+ * else moved the clock in between), so a thousand advances of 1 ms end where
+ * one of 1 s does.  The clock never moves backwards. */
 BOOL usbts_sim_advance(HANDLE Device, ULONGLONG Ns);
 
 /* The true host time, in ns of the sim's host clock, at which that microframe
