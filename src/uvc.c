@@ -59,16 +59,15 @@ void usbts_uvc_destroy(USBTS_UVC *u)
 static BOOL take_scr(USBTS_UVC *u, WINUSB_INTERFACE_HANDLE ih, HANDLE th, const struct usbts_uvc_hdr *h,
                      int64_t recv)
 {
-    if (u->clock.have_prev && h->stc == u->clock.prev_stc && h->sof == u->clock.prev_sof) {
-        u->clock.repeats++; /* nothing new: no query */
-        return TRUE;
-    }
     struct usbts_snapshot s;
     DWORD err = usbts_snapshot_take(ih, th, &s);
     if (err != ERROR_SUCCESS)
         return usbts_snapshot_fail(err);
     if (recv == 0)
         recv = s.now;
+    if (recv < 0)
+        return usbts_fail(ERROR_INVALID_PARAMETER, "the reception time %lld ns is negative: pass the host clock's "
+                                                   "time (usbts_now_ns), or 0 for now", (long long)recv);
     if (recv > s.now + MAX_DISTANCE_NS || recv < s.now - MAX_DISTANCE_NS)
         return usbts_fail(ERROR_INVALID_PARAMETER,
                           "the reception time %lld ns is not within 2^31 ms of now (%lld ns): pass the host clock's "
@@ -185,8 +184,7 @@ BOOL usbts_uvc_frame(USBTS_UVC *u, ULONG clock, USBTS_UVC_FRAME *out)
         return usbts_fail(ERROR_INVALID_PARAMETER, "usbts_uvc_frame needs a Uvc and a Frame");
     if (!u->pts_fresh)
         return usbts_fail(ERROR_NOT_FOUND, "no payload header with a PTS since the last frame");
-    if (!usbts_uvc_map(u, clock, u->pts, out))
-        return FALSE;
+    /* Taken even when it cannot be answered: the next call is about the next frame. */
     u->pts_fresh = false;
-    return TRUE;
+    return usbts_uvc_map(u, clock, u->pts, out);
 }

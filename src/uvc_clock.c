@@ -15,6 +15,9 @@
 /* A SOF may be named by a header received this long before it started, at most
  * (the model's bound aside): a reception stamped near a frame boundary. */
 #define CAUSAL_SLACK_NS 100000
+/* A camera's clock against the receptions: they wander by transfer and
+ * interrupt latency, not by more. */
+#define STC_RECV_AGREE_NS 20e6
 
 bool usbts_uvc_clock_init(struct usbts_uvc_clock *c, double hz, int64_t sof_offset_ns, int64_t sof_extra_bound_ns)
 {
@@ -61,12 +64,35 @@ static double stc_delta_ns(const struct usbts_uvc_clock *c, uint32_t a, uint32_t
     return (double)(int32_t)(b - a) * 1e9 / c->hz;
 }
 
+/* Two SCRs' STCs against their receptions. */
+static bool stc_agrees(const struct usbts_uvc_clock *c, uint32_t stc0, int64_t recv0, uint32_t stc1, int64_t recv1)
+{
+    double ds = stc_delta_ns(c, stc0, stc1), dr = (double)(recv1 - recv0);
+    return fabs(dr - ds) <= STC_RECV_AGREE_NS + AGREE_PPM * 1e-6 * fabs(ds);
+}
+
 static int64_t lat_floor(const struct usbts_uvc_clock *c)
 {
     int64_t m = INT64_MAX;
     for (uint32_t i = 0; i < c->lat_count; i++)
         m = c->lat_ring[i] < m ? c->lat_ring[i] : m;
     return m;
+}
+
+/* Junk when 4 of the last 32 checks failed or the latency floor is too high;
+ * sound again after 32 good ones.  The SOF fit restarts at both turns. */
+static void update_junk(struct usbts_uvc_clock *c, bool far)
+{
+    uint32_t mask = c->checks >= 32 ? 0xFFFFFFFFu : (1u << c->checks) - 1;
+    int bads = popcount32(c->bad_bits & mask);
+    if (!c->junk && (bads >= USBTS_UVC_JUNK_BAD || far)) {
+        c->junk = true;
+        c->junk_episodes++;
+        restart_sof_fit(&c->sof_fit);
+    } else if (c->junk && bads == 0 && c->checks >= USBTS_UVC_CHECK_RING && !far) {
+        c->junk = false;
+        restart_sof_fit(&c->sof_fit);
+    }
 }
 
 void usbts_uvc_clock_add(struct usbts_uvc_clock *c, uint32_t stc, uint16_t sof, int64_t sof_ns, int64_t sof_bound,
@@ -79,6 +105,33 @@ void usbts_uvc_clock_add(struct usbts_uvc_clock *c, uint32_t stc, uint16_t sof, 
     c->scrs++;
     sof_ns += c->sof_offset_ns;
     sof_bound += c->sof_extra_bound_ns;
+
+    /* An STC the receptions contradict (garbage in the SCR, not just in its
+     * SOF) goes nowhere, and the previous SCR stays the reference, unless
+     * eight in a row agree with each other: then the reference was the
+     * garbage, and the reception fit starts again from them. */
+    if (c->recv_count > 0) {
+        uint32_t last = (c->recv_head + USBTS_UVC_RECV_RING - 1) % USBTS_UVC_RECV_RING;
+        if (!stc_agrees(c, c->recv_ring[last].stc, c->recv_ring[last].recv, stc, recv_ns)) {
+            if (c->cand_run > 0 && stc_agrees(c, c->cand_stc, c->cand_recv, stc, recv_ns))
+                c->cand_run++;
+            else
+                c->cand_run = 1;
+            c->cand_stc = stc;
+            c->cand_recv = recv_ns;
+            if (c->cand_run < 8) {
+                c->bad++;
+                c->bad_bits = c->bad_bits << 1 | 1u;
+                if (c->checks < USBTS_UVC_CHECK_RING)
+                    c->checks++;
+                update_junk(c, false);
+                return;
+            }
+            restart_sof_fit(&c->recv_fit);
+            c->recv_count = 0;
+        }
+    }
+    c->cand_run = 0;
 
     /* The reception fit takes every new SCR: it needs no SOF. */
     bool feed_recv = c->recv_count == 0 ||
@@ -120,17 +173,7 @@ void usbts_uvc_clock_add(struct usbts_uvc_clock *c, uint32_t stc, uint16_t sof, 
     if (c->lat_count < USBTS_UVC_CHECK_RING)
         c->lat_count++;
 
-    uint32_t mask = c->checks >= 32 ? 0xFFFFFFFFu : (1u << c->checks) - 1;
-    int bads = popcount32(c->bad_bits & mask);
-    bool far = c->lat_count >= 8 && lat_floor(c) > USBTS_UVC_LATENCY_FLOOR_NS;
-    if (!c->junk && (bads >= USBTS_UVC_JUNK_BAD || far)) {
-        c->junk = true;
-        c->junk_episodes++;
-        restart_sof_fit(&c->sof_fit);
-    } else if (c->junk && bads == 0 && c->checks >= USBTS_UVC_CHECK_RING && !far) {
-        c->junk = false;
-        restart_sof_fit(&c->sof_fit);
-    }
+    update_junk(c, lat_floor(c) > USBTS_UVC_LATENCY_FLOOR_NS && c->lat_count >= 8);
     if (bad)
         return;
     /* Spacing for the SOF fit too, against the newest pair it holds. */

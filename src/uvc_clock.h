@@ -12,6 +12,8 @@
  * Checks, each against a defect real cameras have (the kernel carries quirks
  * for them):
  *  - a repeated SCR (the same STC and SOF again) adds nothing and is skipped;
+ *  - an STC must agree with the receptions (against the previous SCR's, within
+ *    20 ms): garbage STCs go nowhere, unless 8 in a row agree with each other;
  *  - two consecutive SCRs must agree: the SOF times they name and their STC
  *    difference (at the nominal rate, +-1500 ppm) within 200 us;
  *  - a SOF may not lie after the reception of the header that carries it;
@@ -61,6 +63,9 @@ struct usbts_uvc_clock {
     int64_t lat_ring[USBTS_UVC_CHECK_RING];
     uint32_t lat_count, lat_head;
     bool junk;
+    uint32_t cand_run; /* SCRs in a row that contradict the reference but agree with each other */
+    uint32_t cand_stc;
+    int64_t cand_recv;
     /* figures */
     uint64_t scrs, repeats, bad, junk_episodes;
 };
