@@ -173,7 +173,7 @@ void usbts_uvc_clock_add(struct usbts_uvc_clock *c, uint32_t stc, uint16_t sof, 
     if (c->lat_count < USBTS_UVC_CHECK_RING)
         c->lat_count++;
 
-    update_junk(c, lat_floor(c) > USBTS_UVC_LATENCY_FLOOR_NS && c->lat_count >= 8);
+    update_junk(c, lat_floor(c) > USBTS_UVC_LATENCY_NS && c->lat_count >= 8);
     if (bad)
         return;
     /* Spacing for the SOF fit too, against the newest pair it holds. */
@@ -208,8 +208,8 @@ int usbts_uvc_clock_map(const struct usbts_uvc_clock *c, uint32_t pts, int64_t *
         return 0;
     /* The line's own uncertainty is that of the envelope point's, not of its
      * mean: the fit's bound counts the latency scatter, which is honest here. */
-    *host = h + env - USBTS_UVC_FALLBACK_ALLOWANCE_NS / 2;
-    *bound = USBTS_UVC_FALLBACK_ALLOWANCE_NS / 2 + b;
+    *host = h + env - USBTS_UVC_LATENCY_NS / 2;
+    *bound = USBTS_UVC_LATENCY_NS / 2 + b;
     *pairs = c->recv_fit.ready ? c->recv_fit.inliers : 0;
     return USBTS_UVC_MAP_FALLBACK;
 }

@@ -17,16 +17,24 @@
  *  - two consecutive SCRs must agree: the SOF times they name and their STC
  *    difference (at the nominal rate, +-1500 ppm) within 200 us;
  *  - a SOF may not lie after the reception of the header that carries it;
- *  - the newest SCRs' smallest reception latency must stay under 16 ms (a
- *    camera whose SOF counter runs on its own clock passes the first two
- *    checks but names the wrong frames).
+ *  - of the newest 32 SCRs, one at least must have been received within
+ *    3 ms of its SOF (a camera whose SOF counter runs on its own clock passes
+ *    the checks above but names frames far from the bus's).
  * A failed check marks a pair bad; 4 bad of the last 32, or the latency
  * floor, declare the SOF counter junk.  Junk means fallback: the STC is fitted
  * to the reception times instead, the line moved down to their lower envelope
- * and then by half the latency allowance (2 ms) the envelope may still hold,
- * with that half added to the bound: larger, never wrongly small.  32 good
- * pairs in a row end it (the SOF fit restarts both ways round, so junk never
- * stays in it).
+ * and then by half the same 3 ms, with that half added to the bound: larger,
+ * never wrongly small while the assumption holds.  32 good pairs in a row end
+ * it (the SOF fit restarts both ways round, so junk never stays in it).
+ *
+ * The one assumption, behind both the floor and the fallback: among 32
+ * headers with new SCRs, one reaches the host within 3 ms of the SOF its SCR
+ * names.  An isochronous camera meets it easily (a high-speed URB lasts at
+ * most 4 ms and the payloads fall all over it); a bulk camera sending a whole
+ * frame as one slow transfer may not, and is then reported junk (a larger
+ * bound) even if its SOF is sound.  A SOF counter that runs on its own but
+ * stays within 3 ms of the bus cannot be told from latency; it shows only
+ * when it slips a frame against the bus.
  */
 #ifndef USBTS_UVC_CLOCK_H
 #define USBTS_UVC_CLOCK_H
@@ -39,8 +47,8 @@
 #define USBTS_UVC_RECV_RING 64
 #define USBTS_UVC_CHECK_RING 32
 #define USBTS_UVC_JUNK_BAD 4                  /* bad pairs among the last 32 that mean junk */
-#define USBTS_UVC_LATENCY_FLOOR_NS 16000000ll /* smallest reception latency a real SOF can have, at most */
-#define USBTS_UVC_FALLBACK_ALLOWANCE_NS 2000000ll /* the reception envelope's own latency, at most */
+#define USBTS_UVC_LATENCY_NS 3000000ll /* of 32 new SCRs, one at least is received this soon after its SOF */
+
 
 struct usbts_uvc_clock {
     double hz;
