@@ -16,7 +16,10 @@
 E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_CACHE=${USBTS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usbtimesync-e2e}
 E2E_ACCEL=${USBTS_E2E_ACCEL:-tcg} # TCG runs anywhere; KVM inside a VM (nested) can hang
-E2E_BOOT_TIMEOUT=${USBTS_E2E_BOOT_TIMEOUT:-120}
+# A guard against a hung guest, not a speed limit: a boot takes ~15 s on an
+# idle host and ~55 s beside three busy loops on two cores (TCG); 240 s
+# leaves room for a host busier still.  ctest's TIMEOUT covers two boots.
+E2E_BOOT_TIMEOUT=${USBTS_E2E_BOOT_TIMEOUT:-240}
 E2E_MODULES=${E2E_MODULES:-}
 
 e2e_skip() {
