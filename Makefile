@@ -40,29 +40,38 @@ build-tsan: $(BUILD_TSAN)/CMakeCache.txt
 run: build
 	./$(BUILD)/usbtimesync track sim --duration 3 --interval 500
 
-# The tests of each build; ctest-plain and ctest-asan run them without building.
-# A skipped test (the QEMU end-to-end test without QEMU or a kernel) says why.
+# An optional group that cannot run here (no python3, valgrind, clang,
+# pkg-config, QEMU) is a ctest that prints "SKIP: why (what to install)" and
+# exits 77; each check lists those lines, never skipping silently.
+skipped = grep -h '^SKIP: ' $(1)/Testing/Temporary/LastTest*.log 2>/dev/null | sort -u
+
+# The tests of each build; ctest-plain and ctest-asan run them without
+# building (make check-load builds once, then runs these N times).
 TESTS_PLAIN = cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS); rc=$$?; \
-	grep -h '^SKIP: ' Testing/Temporary/LastTest*.log 2>/dev/null | sort -u; exit $$rc
+	$(call skipped,.); exit $$rc
 TESTS_ASAN = cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	ctest --output-on-failure -j $(JOBS) -LE 'e2e|bench|nosan' $(CTEST_ARGS)
+	ctest --output-on-failure -j $(JOBS) -LE 'e2e|bench|nosan' $(CTEST_ARGS); rc=$$?; \
+	$(call skipped,.); exit $$rc
 
 check-plain: build
 	@$(TESTS_PLAIN)
 
 check-asan: build-asan
-	$(TESTS_ASAN)
+	@$(TESTS_ASAN)
 
 ctest-plain:
 	@$(TESTS_PLAIN)
 
 ctest-asan:
-	$(TESTS_ASAN)
+	@$(TESTS_ASAN)
 
 check-tsan: build-tsan
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L concurrency $(CTEST_ARGS)
 
 check: check-plain check-asan
+	@{ $(call skipped,$(BUILD)); $(call skipped,$(BUILD_ASAN)); } | sort -u | \
+		sed '1i make check: these optional groups did not run; install what each line names to run them:'
+	@command -v clang >/dev/null 2>&1 || echo "SKIP: fuzzing is 'make fuzz', not part of make check, and needs clang (apt-get install clang libclang-rt-14-dev)"
 
 # make check's tests, N times (default 10), each run beside LOAD busy loops
 # (default one per core): builds once, prints every failure with its test and

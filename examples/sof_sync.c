@@ -9,11 +9,12 @@
  * device's clock.  Here the "device" is simulated: a clock running 37 ppm fast
  * with a 1.5 ms offset, reporting every 50th frame.
  *
- *   cc sof_sync.c $(pkg-config --cflags --libs usbtimesync) -o sof_sync
- *   ./sof_sync [SPEC]          (default: sim)
+ * Built and run as README.md says ("Building against it"):
+ *   cc examples/sof_sync.c $(pkg-config --cflags --libs usbtimesync) -o sof_sync
+ *   LD_LIBRARY_PATH=$(pkg-config --variable=libdir usbtimesync) ./sof_sync [SPEC]   (default: sim)
+ * It needs nothing but the library: no -lm (hence its own absd()).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,11 @@
 #include <usbtimesync/winusb.h>
 
 #define REPORTS 40
+
+static double absd(double x)
+{
+    return x < 0 ? -x : x;
+}
 
 int main(int argc, char **argv)
 {
@@ -75,10 +81,11 @@ int main(int argc, char **argv)
         shh += (host_s[i] - mh) * (host_s[i] - mh);
         shd += (host_s[i] - mh) * (dev_s[i] - md);
     }
-    double rate = n > 1 ? shd / shh : NAN, offset = md - rate * mh;
+    double rate = n > 1 ? shd / shh : 0, offset = md - rate * mh;
     double worst = 0;
     for (int i = 0; i < n; i++)
-        worst = fmax(worst, fabs(dev_s[i] - (offset + rate * host_s[i])));
+        if (absd(dev_s[i] - (offset + rate * host_s[i])) > worst)
+            worst = absd(dev_s[i] - (offset + rate * host_s[i]));
     printf("%d SOF reports: device clock runs %+.2f ppm against the host, residual %.2f us at worst\n", n,
            (rate - 1) * 1e6, worst * 1e6);
 
@@ -87,5 +94,5 @@ int main(int argc, char **argv)
     WinUsb_Free(ih);
     usbts_close(dev);
     /* The simulated device runs 37 ppm fast: the fit must find it. */
-    return (n == REPORTS && fabs((rate - 1) * 1e6 - 37) < 2 && worst < 5e-6) ? 0 : 1;
+    return (n == REPORTS && absd((rate - 1) * 1e6 - 37) < 2 && worst < 5e-6) ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 #include "registry.h"
 #include "sim.h"
 #include "tracker.h"
+#include "unaligned.h"
 
 struct usbts_dev_slot usbts_dev_slots[USBTS_MAX_DEVICES];
 struct usbts_if_slot usbts_if_slots[USBTS_MAX_INTERFACES];
@@ -298,7 +299,7 @@ BOOL usbts_now_ns(HANDLE device, LONGLONG *ns)
         return usbts_fail(ERROR_INVALID_PARAMETER, "usbts_now_ns needs somewhere to write: Ns is NULL");
     if (!usbts_dev_valid(device, &idx))
         return usbts_fail(ERROR_INVALID_HANDLE, "not an open device handle (closed already, or never opened)");
-    *ns = usbts_clock_now(&usbts_tracker_pubs[atomic_load(&usbts_dev_slots[idx].tracker)].clock);
+    usbts_store_i64(ns, usbts_clock_now(&usbts_tracker_pubs[atomic_load(&usbts_dev_slots[idx].tracker)].clock));
     return TRUE;
 }
 
@@ -328,9 +329,9 @@ BOOL usbts_sim_read(HANDLE device, LONGLONG *before_ns, ULONG *mfindex, LONGLONG
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail(err, "the simulated controller is unplugged");
-    *before_ns = a.before;
-    *mfindex = a.mfindex;
-    *after_ns = a.after;
+    usbts_store_i64(before_ns, a.before);
+    usbts_store_u32(mfindex, a.mfindex);
+    usbts_store_i64(after_ns, a.after);
     return TRUE;
 }
 
@@ -380,7 +381,7 @@ BOOL usbts_sim_truth(HANDLE device, ULONG usb_frame, ULONG microframe, LONGLONG 
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail(err, "no true time for frame %u microframe %u", (unsigned)usb_frame, (unsigned)microframe);
-    *qpc_ns = a.ns;
+    usbts_store_i64(qpc_ns, a.ns);
     return TRUE;
 }
 

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "registry.h"
 #include "tracker.h"
+#include "unaligned.h"
 #include "usbtimesync/usbtimesync.h"
 
 #define QPC_FREQUENCY 10000000 /* ticks per second: 100 ns each */
@@ -124,9 +125,9 @@ BOOL WinUsb_QueryDeviceInformation(WINUSB_INTERFACE_HANDLE ih, ULONG type, PULON
         usbts_registry_unlock();
         return usbts_fail(ERROR_INVALID_PARAMETER, "BufferLength and Buffer must not be NULL");
     }
-    if (*len < 1) {
+    if (usbts_load_u32(len) < 1) {
         usbts_registry_unlock();
-        *len = 1;
+        usbts_store_u32(len, 1);
         return usbts_fail(ERROR_INSUFFICIENT_BUFFER, "DEVICE_SPEED needs a buffer of 1 byte");
     }
     struct usbts_device *d = usbts_dev_slots[di].dev;
@@ -138,7 +139,7 @@ BOOL WinUsb_QueryDeviceInformation(WINUSB_INTERFACE_HANDLE ih, ULONG type, PULON
     }
     usbts_registry_unlock();
     *(UCHAR *)buffer = speed;
-    *len = 1;
+    usbts_store_u32(len, 1);
     return TRUE;
 }
 
@@ -371,8 +372,8 @@ BOOL WinUsb_GetCurrentFrameNumber(WINUSB_INTERFACE_HANDLE ih, PULONG frame, LARG
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail_msg(err, msg);
-    *frame = (ULONG)(mf >> 3);
-    timestamp->QuadPart = ns_to_qpc(t);
+    usbts_store_u32(frame, (uint32_t)(mf >> 3));
+    usbts_store_i64(timestamp, ns_to_qpc(t));
     return TRUE;
 }
 
@@ -385,7 +386,7 @@ BOOL WinUsb_GetAdjustedFrameNumber(PULONG frame, LARGE_INTEGER timestamp)
     LONGLONG elapsed_ms = (now.QuadPart - timestamp.QuadPart) / (QPC_FREQUENCY / 1000);
     if (elapsed_ms < 0)
         return usbts_fail(ERROR_INVALID_PARAMETER, "TimeStamp lies in the future of QueryPerformanceCounter");
-    *frame += (ULONG)elapsed_ms;
+    usbts_store_u32(frame, usbts_load_u32(frame) + (uint32_t)elapsed_ms);
     return TRUE;
 }
 
@@ -395,7 +396,7 @@ BOOL QueryPerformanceCounter(LARGE_INTEGER *count)
 {
     if (!count)
         return usbts_fail(ERROR_INVALID_PARAMETER, "lpPerformanceCount is NULL");
-    count->QuadPart = usbts_monotonic_ns() / QPC_TICK_NS;
+    usbts_store_i64(count, usbts_monotonic_ns() / QPC_TICK_NS);
     return TRUE;
 }
 
@@ -403,6 +404,6 @@ BOOL QueryPerformanceFrequency(LARGE_INTEGER *freq)
 {
     if (!freq)
         return usbts_fail(ERROR_INVALID_PARAMETER, "lpFrequency is NULL");
-    freq->QuadPart = QPC_FREQUENCY;
+    usbts_store_i64(freq, QPC_FREQUENCY);
     return TRUE;
 }

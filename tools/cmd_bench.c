@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "  --seeds N    seeds per scenario (default 1; --long: 5)\n"
             "  --long       more seeds and longer latency batches\n"
             "  --json       one JSON object per line\n"
-            "  --svg FILE   plot p99 error per scenario: ours and both baselines\n",
+            "  --svg FILE   plot p99 error per scenario: ours and both baselines; FILE is checked\n"
+            "               before the scenarios run (not writable: exit status 1)\n",
             cli_prog);
 }
 
@@ -101,6 +102,10 @@ int cmd_bench(int argc, char **argv)
     }
     if (seeds == 0)
         seeds = lng ? 5 : 1;
+    /* The plot's path is checked before the scenarios run, not after. */
+    struct cli_output out = {NULL, -1, false};
+    if (svg && !cli_output_open("bench", svg, &out))
+        return EXIT_RUNTIME;
 
     int ns = usbts_nscenarios;
     double ours[32], base_a[32], base_b[32], xs[32];
@@ -182,10 +187,10 @@ int cmd_bench(int argc, char **argv)
                                   {"wrap sampling + 20 us IRQ", "#2ca02c", xs, base_b, ns, true, true}};
         struct svg_panel p = {"p99 error of returned frame times, per scenario", "scenario", "p99 error (us, log)",
                               s, 3, true, names, ns};
-        if (!svg_write(svg, "usbtimesync bench", &p, 1)) {
-            fprintf(stderr, "%s bench: cannot write %s; choose a writable path\n", cli_prog, svg);
+        FILE *f = cli_output_begin(&out);
+        if (!cli_output_end("bench", &out, f, f && svg_write(f, "usbtimesync bench", &p, 1)))
             failed++;
-        }
     }
+    cli_output_discard(&out);
     return failed ? EXIT_RUNTIME : 0;
 }

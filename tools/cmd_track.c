@@ -2,11 +2,10 @@
 /*
  * usbtimesync track — follow a controller's frame clock, a line per interval.
  */
-#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "svg.h"
@@ -22,11 +21,16 @@ static void usage(FILE *f)
             "controller the true error of that microframe's start time in microseconds.\n"
             "\n"
             "  SPEC            device to track (default: sim)\n"
-            "  --duration S    how long to track, in seconds (default 5)\n"
+            "  --duration S    how long to track, in seconds (default 5); the last line comes\n"
+            "                  at S even when S is not a whole number of intervals\n"
             "  --interval MS   time between lines, in milliseconds (default 500)\n"
             "  --json          one JSON object per line instead of a table\n"
             "  --svg FILE      also plot the run: error and bound over time (simulated\n"
-            "                  controller), or bound and frame-clock rate (real one)\n",
+            "                  controller), or bound and frame-clock rate (real one); FILE is\n"
+            "                  checked before tracking starts (not writable: exit status 1)\n"
+            "\n"
+            "SIGINT (Ctrl-C) or SIGTERM ends tracking early: the lines so far and the plot of\n"
+            "them are written whole, and the exit status is 0.\n",
             cli_prog);
 }
 
@@ -34,15 +38,10 @@ struct row {
     double t_s, err_us, acc_us, rate_ppm;
 };
 
-static void sleep_ns(long long ns)
+static bool plot(FILE *f, const char *spec, const struct row *rows, int n, bool sim)
 {
-    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static bool plot(const char *path, const char *spec, const struct row *rows, int n, bool sim)
-{
+    if (!f)
+        return false;
     double *t = malloc(sizeof(double) * (size_t)(n + 1)), *a = malloc(sizeof(double) * (size_t)(n + 1)),
            *b = malloc(sizeof(double) * (size_t)(n + 1));
     if (!t || !a || !b) {
@@ -63,14 +62,14 @@ static bool plot(const char *path, const char *spec, const struct row *rows, int
         struct svg_series s[2] = {{"|true error| (us)", "#d62728", t, a, n, false, true},
                                   {"predicted bound (us)", "#1f77b4", t, b, n, true, false}};
         struct svg_panel p = {title, "time since start (s)", "microseconds", s, 2, false, NULL, 0};
-        ok = svg_write(path, title, &p, 1);
+        ok = svg_write(f, title, &p, 1);
     } else {
         struct svg_series s1[1] = {{"predicted bound (us)", "#1f77b4", t, a, n, false, true}};
         struct svg_series s2[1] = {{"frame-clock rate (ppm)", "#2ca02c", t, b, n, false, true}};
         struct svg_panel p[2] = {{title, "time since start (s)", "bound (microseconds)", s1, 1, false, NULL, 0},
                                  {"frame-clock rate against CLOCK_MONOTONIC", "time since start (s)",
                                   "rate error (ppm)", s2, 1, false, NULL, 0}};
-        ok = svg_write(path, title, p, 2);
+        ok = svg_write(f, title, p, 2);
     }
     free(t);
     free(a);
@@ -109,13 +108,34 @@ int cmd_track(int argc, char **argv)
         }
     }
 
+    /* The plot's path is checked now, not after the whole run. */
+    struct cli_output out = {NULL, -1, false};
+    if (svg && !cli_output_open("track", svg, &out))
+        return EXIT_RUNTIME;
+    /* Before the device is opened: the library's sampler thread inherits the
+     * blocked mask, so the signals reach only the waits below. */
+    cli_block_stop_signals();
+
+    long long interval_ns = (long long)(interval_ms * 1e6 + 0.5);
+    long long duration_ns = (long long)(duration * 1e9 + 0.5);
+    /* A line every interval, and the last one at the duration itself. */
+    long long steps = (duration_ns + interval_ns - 1) / interval_ns;
+    int rc = 0, stopped_by = 0;
+    struct row *rows = calloc((size_t)steps, sizeof *rows);
+    if (!rows) {
+        fprintf(stderr, "%s track: out of memory for %lld rows: use a longer --interval\n", cli_prog, steps);
+        cli_output_discard(&out);
+        cli_unblock_stop_signals();
+        return EXIT_RUNTIME;
+    }
+
     HANDLE dev = usbts_open(spec);
-    if (dev == INVALID_HANDLE_VALUE)
-        return cli_library_error("track", spec);
-    int rc = 0;
+    if (dev == INVALID_HANDLE_VALUE) {
+        rc = cli_library_error("track", spec);
+        goto out_rows;
+    }
     WINUSB_INTERFACE_HANDLE ih = NULL;
     USBTS_DEVICE_INFO di;
-    struct row *rows = NULL;
     if (!WinUsb_Initialize(dev, &ih)) {
         rc = cli_library_error("track", "WinUsb_Initialize");
         goto out_close;
@@ -132,29 +152,24 @@ int cmd_track(int argc, char **argv)
                di.IsVirtualClock ? ", virtual clock" : "");
         printf("# %8s %10s %10s %3s %18s %8s%s\n", "t_s", "generation", "usb_frame", "uf", "qpc", "acc_us",
                sim ? "  true_err_us" : "   rate_ppm");
+        fflush(stdout);
     }
 
-    long long interval_ns = (long long)(interval_ms * 1e6);
-    long long steps = (long long)(duration * 1e9 / (double)interval_ns + 0.5);
-    if (steps < 1)
-        steps = 1;
-    rows = calloc((size_t)steps, sizeof *rows);
-    if (!rows) {
-        fprintf(stderr, "%s track: out of memory for %lld rows: use a longer --interval\n", cli_prog, steps);
-        rc = EXIT_RUNTIME;
-        goto out_stop;
-    }
-    long long prev_mf = 0, prev_ns = 0;
+    long long prev_mf = 0, prev_ns = 0, t0 = cli_now_ns(), t_prev = 0;
     int n = 0;
     for (long long k = 1; k <= steps; k++) {
+        long long t_k = k < steps ? k * interval_ns : duration_ns;
         if (di.IsVirtualClock) {
-            if (!usbts_sim_advance(dev, (ULONGLONG)interval_ns)) {
+            if ((stopped_by = cli_poll_stop()) != 0)
+                break;
+            if (!usbts_sim_advance(dev, (ULONGLONG)(t_k - t_prev))) {
                 rc = cli_library_error("track", "usbts_sim_advance");
                 break;
             }
-        } else {
-            sleep_ns(interval_ns);
+        } else if ((stopped_by = cli_wait_stop(t0 + t_k)) != 0) {
+            break;
         }
+        t_prev = t_k;
         USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
         memset(&q, 0, sizeof q);
         q.TimeTrackingHandle = start.TimeTrackingHandle;
@@ -166,7 +181,7 @@ int cmd_track(int argc, char **argv)
             break;
         }
         struct row *r = &rows[n++];
-        r->t_s = (double)k * (double)interval_ns / 1e9;
+        r->t_s = (double)t_k / 1e9;
         r->acc_us = q.PredictedAccuracyInMicroSeconds;
         long long mf = (long long)q.CurrentUSBFrameNumber * 8 + q.CurrentHardwareMicroFrameNumber;
         r->rate_ppm = NAN;
@@ -205,11 +220,14 @@ int cmd_track(int argc, char **argv)
             cli_progress("track", (double)k / (double)steps);
     }
     cli_progress_done();
-    if (rc == 0 && svg && !plot(svg, spec, rows, n, sim)) {
-        fprintf(stderr, "%s track: cannot write %s: %s; choose a writable path\n", cli_prog, svg, strerror(errno));
-        rc = EXIT_RUNTIME;
+    if (stopped_by)
+        fprintf(stderr, "%s track: stopped by %s after %d line%s\n", cli_prog,
+                stopped_by == SIGINT ? "SIGINT" : "SIGTERM", n, n == 1 ? "" : "s");
+    if (rc == 0 && svg) {
+        FILE *f = cli_output_begin(&out);
+        if (!cli_output_end("track", &out, f, plot(f, spec, rows, n, sim)))
+            rc = EXIT_RUNTIME;
     }
-out_stop:;
     USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION stop = {start.TimeTrackingHandle};
     if (!WinUsb_StopTrackingForTimeSync(ih, &stop) && rc == 0)
         rc = cli_library_error("track", "WinUsb_StopTrackingForTimeSync");
@@ -217,6 +235,9 @@ out_free:
     WinUsb_Free(ih);
 out_close:
     usbts_close(dev);
+out_rows:
     free(rows);
+    cli_output_discard(&out); /* nothing, once written; else leaves the path as it was */
+    cli_unblock_stop_signals();
     return rc;
 }

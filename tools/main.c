@@ -1,16 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * usbtimesync — the command-line tool: list, track, query, bench.
+ *
+ * This file only dispatches: a table of the commands, and help built from it.
+ * What the commands share lives in cli.c.
  */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
-const char *cli_prog = "usbtimesync";
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"list", cmd_list}, {"track", cmd_track}, {"query", cmd_query},
+    {"bench", cmd_bench}, {"help", cmd_help}, {"version", cmd_version},
+};
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -34,88 +49,55 @@ static void usage(FILE *f)
             cli_prog);
 }
 
-int cli_usage_error(const char *cmd, void (*u)(FILE *), const char *fmt, ...)
+static void help_usage(FILE *f)
 {
-    va_list ap;
-    fprintf(stderr, "%s %s: ", cli_prog, cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    u(stderr);
-    return EXIT_USAGE;
+    fprintf(f,
+            "usage: %s help [COMMAND]\n"
+            "\n"
+            "Without COMMAND, lists the commands; with one, prints its usage and options\n"
+            "(the same as '%s COMMAND --help').  Commands: list, track, query, bench, help, version.\n",
+            cli_prog, cli_prog);
 }
 
-int cli_library_error(const char *cmd, const char *what)
+static void version_usage(FILE *f)
 {
-    DWORD err = GetLastError();
-    fprintf(stderr, "%s %s: %s: %s (error %u)\n", cli_prog, cmd, what, usbts_last_error_message(), (unsigned)err);
-    return err == ERROR_INVALID_PARAMETER ? EXIT_USAGE : EXIT_RUNTIME;
+    fprintf(f,
+            "usage: %s version\n"
+            "\n"
+            "Prints the version of usbtimesync.\n",
+            cli_prog);
 }
 
-bool cli_parse_double(const char *s, double lo, double hi, double *out)
+int cmd_help(int argc, char **argv)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
-}
-
-bool cli_parse_ulong(const char *s, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return false;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-const char *cli_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
-static bool progress_shown;
-
-void cli_progress(const char *what, double fraction)
-{
-    if (!isatty(STDERR_FILENO))
-        return;
-    int pct = (int)(fraction * 100 + 0.5);
-    fprintf(stderr, "\r%s: %3d%% [%-30.*s]", what, pct, pct * 30 / 100, "##############################");
-    fflush(stderr);
-    progress_shown = true;
-}
-
-void cli_progress_done(void)
-{
-    if (progress_shown && isatty(STDERR_FILENO))
-        fputs("\r\033[K", stderr);
-    progress_shown = false;
-}
-
-void cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    if (argc == 0) {
+        usage(stdout);
+        return 0;
     }
-    fputc('"', f);
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
+        help_usage(stdout);
+        return 0;
+    }
+    if (argc > 1)
+        return cli_usage_error("help", help_usage, "unexpected argument '%s': one COMMAND at most", argv[1]);
+    const struct command *c = find(argv[0]);
+    if (!c)
+        return cli_usage_error("help", help_usage, "no command '%s'", argv[0]);
+    char help[] = "--help";
+    char *sub[] = {help, NULL};
+    return c->run(1, sub);
+}
+
+int cmd_version(int argc, char **argv)
+{
+    if (argc > 0 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
+        version_usage(stdout);
+        return 0;
+    }
+    if (argc > 0)
+        return cli_usage_error("version", version_usage, "unexpected argument '%s'", argv[0]);
+    printf("usbtimesync %s\n", USBTIMESYNC_VERSION_STRING);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -124,38 +106,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "track"))
-        return cmd_track(argc - 2, argv + 2);
-    if (!strcmp(cmd, "query"))
-        return cmd_query(argc - 2, argv + 2);
-    if (!strcmp(cmd, "list"))
-        return cmd_list(argc - 2, argv + 2);
-    if (!strcmp(cmd, "bench"))
-        return cmd_bench(argc - 2, argv + 2);
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("usbtimesync %s\n", USBTIMESYNC_VERSION_STRING);
-        return 0;
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help"))
+        name = "help";
+    else if (!strcmp(name, "--version"))
+        name = "version";
+    const struct command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "%s: unknown command '%s'\n\n", cli_prog, name);
+        usage(stderr);
+        return EXIT_USAGE;
     }
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-        if (argc > 2) {
-            char *sub[] = {argv[2], "--help"};
-            if (!strcmp(argv[2], "track"))
-                return cmd_track(1, sub + 1);
-            if (!strcmp(argv[2], "query"))
-                return cmd_query(1, sub + 1);
-            if (!strcmp(argv[2], "list"))
-                return cmd_list(1, sub + 1);
-            if (!strcmp(argv[2], "bench"))
-                return cmd_bench(1, sub + 1);
-            fprintf(stderr, "%s help: no command '%s'\n\n", cli_prog, argv[2]);
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-        usage(stdout);
-        return 0;
-    }
-    fprintf(stderr, "%s: unknown command '%s'\n\n", cli_prog, cmd);
-    usage(stderr);
-    return EXIT_USAGE;
+    return c->run(argc - 2, argv + 2);
 }

@@ -166,11 +166,8 @@ static void write_panel(FILE *f, const struct svg_panel *p, int y0)
 #undef PY
 }
 
-bool svg_write(const char *path, const char *title, const struct svg_panel *panels, int npanels)
+bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int npanels)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return false;
     int h = PANEL_H * npanels + 30;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -182,5 +179,5 @@ bool svg_write(const char *path, const char *title, const struct svg_panel *pane
     for (int i = 0; i < npanels; i++)
         write_panel(f, &panels[i], 15 + i * PANEL_H);
     fputs("</svg>\n", f);
-    return fclose(f) == 0;
+    return fflush(f) == 0 && !ferror(f);
 }

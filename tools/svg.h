@@ -32,7 +32,8 @@ struct svg_panel {
     int ncategories;
 };
 
-/* Writes the figure to path; returns false (errno set) if it cannot be written. */
-bool svg_write(const char *path, const char *title, const struct svg_panel *panels, int npanels);
+/* Writes the figure to f (which the caller opened and closes); false (errno
+ * set) if writing failed. */
+bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int npanels);
 
 #endif

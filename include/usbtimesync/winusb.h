@@ -6,7 +6,9 @@
  * WinUsb_GetCurrentFrameNumberAndQpc, WinUsb_StopTrackingForTimeSync and their
  * companions.  Every type has the size it has on Windows (ULONG is 32 bits here
  * too, never the host's 64-bit `unsigned long`), and the three structures have
- * the Windows x64 layout, checked by static assertions below.
+ * the Windows x64 layout, checked by static assertions below: byte-packed, as
+ * Windows' winusb.h declares them (between pshpack1.h and poppack.h), so they
+ * carry no tail padding (9, 60 and 8 bytes) and may sit at any address.
  *
  * The host clock ("QPC") is CLOCK_MONOTONIC counted in 100 ns ticks;
  * QueryPerformanceFrequency() is 10,000,000.  On a simulated controller with
@@ -93,6 +95,16 @@ typedef PVOID WINUSB_INTERFACE_HANDLE, *PWINUSB_INTERFACE_HANDLE;
 
 /* ---- Time-synchronization structures ----------------------------------- */
 
+/* Byte-packed exactly as Windows packs them, with the pragma Windows' headers
+ * use (pshpack1.h is `#pragma pack(push, 1)`), not __attribute__((packed)):
+ * GCC and Clang then accept taking a member's address (`&q.CurrentUSBFrameNumber`,
+ * `(LARGE_INTEGER *)&q.CurrentQueryPerformanceCounter`) without
+ * -Waddress-of-packed-member, as Windows code does.  Such a pointer may be
+ * unaligned when the structure itself is (inside a byte buffer, a file image):
+ * every function of this library that writes through a LARGE_INTEGER *,
+ * PULONG or LONGLONG * copes with that. */
+#pragma pack(push, 1)
+
 typedef struct _USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION {
     HANDLE TimeTrackingHandle;        /* in: NULL or INVALID_HANDLE_VALUE; out: the new handle */
     BOOLEAN IsStartupDelayTolerable;  /* FALSE: return only once a boundary is captured */
@@ -116,7 +128,9 @@ typedef struct _USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION {
     ULONG CurrentUSBFrameNumber;                                 /* out: 32-bit USB frame number */
 } USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION, *PUSB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION;
 
-/* ---- Layout checks: identical to Windows x64 on every 64-bit target ---- */
+#pragma pack(pop)
+
+/* ---- Layout checks: identical to Windows x64 (byte-packed) on every 64-bit target ---- */
 
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #define USBTS_STATIC_ASSERT(c, m) static_assert(c, m)
@@ -136,7 +150,7 @@ USBTS_STATIC_ASSERT(sizeof(LARGE_INTEGER) == 8, "LARGE_INTEGER is 64-bit");
 #if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
 USBTS_STATIC_ASSERT(offsetof(USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION, TimeTrackingHandle) == 0, "start layout");
 USBTS_STATIC_ASSERT(offsetof(USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION, IsStartupDelayTolerable) == 8, "start layout");
-USBTS_STATIC_ASSERT(sizeof(USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION) == 16, "start size");
+USBTS_STATIC_ASSERT(sizeof(USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION) == 9, "start size");
 USBTS_STATIC_ASSERT(offsetof(USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION, TimeTrackingHandle) == 0, "stop layout");
 USBTS_STATIC_ASSERT(sizeof(USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION) == 8, "stop size");
 USBTS_STATIC_ASSERT(offsetof(USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION, TimeTrackingHandle) == 0, "qpc layout");
@@ -157,7 +171,7 @@ USBTS_STATIC_ASSERT(offsetof(USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION,
                     "qpc layout");
 USBTS_STATIC_ASSERT(offsetof(USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION, CurrentUSBFrameNumber) == 56,
                     "qpc layout");
-USBTS_STATIC_ASSERT(sizeof(USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION) == 64, "qpc size");
+USBTS_STATIC_ASSERT(sizeof(USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION) == 60, "qpc size");
 #endif
 
 /* ---- Functions ---------------------------------------------------------- */

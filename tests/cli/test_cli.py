@@ -8,9 +8,11 @@ back against the figures the same run printed, and exit codes.
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 BIN = sys.argv[1]
@@ -83,11 +85,14 @@ def panels(path):
 def test_help_and_usage():
     rc, out, _ = run("--help")
     check(rc == 0 and "usage:" in out and "track" in out and "bench" in out, "tool --help")
-    for cmd in ("track", "query", "list", "bench"):
+    for cmd in ("track", "query", "list", "bench", "help", "version"):
         rc, out, _ = run(cmd, "--help")
-        check(rc == 0 and out.startswith("usage: usbtimesync " + cmd), "%s --help" % cmd)
+        check(rc == 0 and out.startswith("usage: usbtimesync " + cmd), "%s --help: exit %d, %r" % (cmd, rc, out[:40]))
         rc, out2, _ = run("help", cmd)
-        check(rc == 0 and out2 == out, "help %s" % cmd)
+        check(rc == 0 and out2 == out, "help %s: exit %d, the same text as %s --help" % (cmd, rc, cmd))
+    rc, out, _ = run("help")
+    rc2, out2, _ = run("--help")
+    check(rc == 0 and rc2 == 0 and out == out2 and "help [COMMAND]" in out, "help and --help: the command list")
     rc, out, _ = run("version")
     check(rc == 0 and out.startswith("usbtimesync "), "version")
     # usage errors: exit 2, with the cause on stderr
@@ -97,7 +102,8 @@ def test_help_and_usage():
                       (("query", "sim", "12", "9"), "microframe 9"), (("bench", "--seeds", "0"), "zero seeds"),
                       (("track", "sim:drift_ppm=5000"), "out-of-range sim key"),
                       (("track", "not-a-spec"), "malformed spec"), (("list", "extra"), "extra argument"),
-                      (("help", "frob"), "help for no command")):
+                      (("help", "frob"), "help for no command"), (("help", "track", "query"), "help for two"),
+                      (("version", "extra"), "version with an argument")):
         rc, out, err = run(*args)
         check(rc == 2 and err.strip() != "", "%s: exit %d, want 2" % (why, rc))
     # a runtime failure: exit 1, and the message names the fix
@@ -165,6 +171,139 @@ def test_list_and_query():
     check(rc == 0 and out.startswith("frame 1000 microframe 0 started at QPC"), "query text")
 
 
+def track_json(*args):
+    rc, out, err = run("track", *args, "--json")
+    return rc, json_lines(out), err
+
+
+def test_track_duration():
+    # Virtual clock: deterministic.  A line per interval, and the last at the
+    # duration itself, not rounded up to whole intervals.
+    rc, rows, err = track_json("sim:clock=virtual,seed=6", "--duration", "1", "--interval", "300")
+    check(rc == 0, "track --duration 1 --interval 300: exit %d %s" % (rc, err))
+    check([r["t_s"] for r in rows] == [0.3, 0.6, 0.9, 1.0], "lines at 0.3 0.6 0.9 1.0: %s" % [r["t_s"] for r in rows])
+    steps = [b["usb_frame"] - a["usb_frame"] for a, b in zip(rows, rows[1:])]
+    check(len(steps) == 3 and all(abs(d - w) <= 1 for d, w in zip(steps, (300, 300, 100))),
+          "frames advance 300, 300, 100: %s" % steps)
+    rc, one, err = track_json("sim:clock=virtual,seed=6", "--duration", "1", "--interval", "3000")
+    rc2, ref, _ = track_json("sim:clock=virtual,seed=6", "--duration", "1", "--interval", "1000")
+    check(rc == 0 and rc2 == 0 and len(one) == 1 and len(ref) == 1, "one line for 1 s at 3000 ms: exit %d %s" % (rc, err))
+    if one and ref:
+        check(one[0]["t_s"] == 1.0 and (one[0]["usb_frame"], one[0]["microframe"]) ==
+              (ref[0]["usb_frame"], ref[0]["microframe"]),
+              "--interval 3000 --duration 1 stops at 1 s: frame %d.%d, at 1 s %d.%d" %
+              (one[0]["usb_frame"], one[0]["microframe"], ref[0]["usb_frame"], ref[0]["microframe"]))
+    # Real clock: the same single line at 1 s (the wall time is printed, not judged).
+    t0 = time.monotonic()
+    rc, rows, err = track_json("sim", "--duration", "1", "--interval", "3000")
+    print("track sim --duration 1 --interval 3000: %.2f s wall, %d line(s)" % (time.monotonic() - t0, len(rows)))
+    check(rc == 0 and [r["t_s"] for r in rows] == [1.0], "real clock: one line at 1.000 s: %s" % rows)
+
+
+def stopped_by_signal(sig, json_out):
+    """Starts a long track, waits for its first line, sends sig; returns
+    (exit status, stdout lines, stderr, svg path contents checked)."""
+    with tempfile.TemporaryDirectory() as d:
+        svg = os.path.join(d, "t.svg")
+        args = [BIN, "track", "sim", "--duration", "600", "--interval", "50", "--svg", svg]
+        if json_out:
+            args.append("--json")
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []
+        while True:  # the header (text) or the first row (JSON): tracking is under way
+            line = p.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if not line.startswith("#"):
+                break
+        p.send_signal(sig)
+        rest, err = p.communicate(timeout=120)
+        lines += rest.splitlines(keepends=True)
+        complete = all(l.endswith("\n") for l in lines)
+        points = None
+        if os.path.exists(svg):
+            pn = panels(svg)
+            points = len(pn[0]["series"].get("predicted bound (us)", [])) if pn else -1
+        return p.returncode, [l.rstrip("\n") for l in lines], err, complete, points
+
+
+def test_track_signals():
+    for sig, name, json_out in ((signal.SIGINT, "SIGINT", True), (signal.SIGTERM, "SIGTERM", False),
+                                (signal.SIGINT, "SIGINT", False)):
+        rc, lines, err, complete, points = stopped_by_signal(sig, json_out)
+        what = "%s (%s)" % (name, "json" if json_out else "text")
+        check(rc == 0, "%s: exit %d, want 0: %s" % (what, rc, err))
+        check(("stopped by " + name) in err, "%s: says it stopped: %r" % (what, err))
+        check(complete, "%s: every line ends with a newline" % what)
+        if json_out:
+            rows = json_lines("\n".join(lines))
+            ts = [r["t_s"] for r in rows]
+        else:
+            rows = [l.split() for l in lines if not l.startswith("#")]
+            check(all(len(r) == 7 for r in rows), "%s: every row has its 7 columns" % what)
+            ts = [float(r[0]) for r in rows]
+        check(len(rows) >= 1 and max(ts) < 600, "%s: stopped early, after %d rows" % (what, len(rows)))
+        check(points == len(rows), "%s: the SVG is whole, a point per row: %s vs %d" % (what, points, len(rows)))
+
+
+def test_output_paths():
+    with tempfile.TemporaryDirectory() as d:
+        missing = os.path.join(d, "no-such-dir", "t.svg")
+        for cmd in (("track", "sim:clock=virtual", "--duration", "1"), ("bench",)):
+            for path, why in ((missing, "a missing directory"), (d, "a directory")):
+                rc, out, err = run(*cmd, "--svg", path)
+                check(rc == 1 and out == "" and "cannot write" in err and path in err,
+                      "%s --svg %s: exit %d, nothing run (stdout %r), %r" % (cmd[0], why, rc, out[:60], err))
+        # A run that fails leaves an existing file as it was, and creates none.
+        old = os.path.join(d, "old.svg")
+        with open(old, "w") as f:
+            f.write("keep me")
+        new = os.path.join(d, "new.svg")
+        rc, _, _ = run("track", "/dev/bus/usb/999/127", "--svg", old)
+        check(rc == 1 and open(old).read() == "keep me", "failed track keeps an existing --svg file: exit %d" % rc)
+        rc, _, _ = run("track", "/dev/bus/usb/999/127", "--svg", new)
+        check(rc == 1 and not os.path.exists(new), "failed track creates no --svg file: exit %d" % rc)
+        rc, _, _ = run("track", "not-a-spec", "--svg", new)
+        check(rc == 2 and not os.path.exists(new), "malformed spec: exit %d, no --svg file" % rc)
+        rc, _, _ = run("track", "sim:clock=virtual", "--duration", "0.5", "--svg", old)
+        check(rc == 0 and ET.parse(old).getroot().tag == SVG + "svg", "a good run replaces the file: exit %d" % rc)
+
+
+def test_query_edges():
+    # Frame 0 is a frame like any other (the WinUSB call's 0/0 means "no frame
+    # asked"; the command asks through the nanosecond API).
+    rc, out, err = run("query", "sim", "0", "--json")
+    rows = json_lines(out)
+    check(rc == 0 and len(rows) == 1, "query sim 0: exit %d %s" % (rc, err))
+    if rows:
+        r = rows[0]
+        check(r["qpc"] != 0 and r["start_ns"] > 0 and r["qpc"] == (r["start_ns"] + 50) // 100,
+              "query sim 0: a real time, not QPC 0: %s" % r)
+    rc, out, _ = run("query", "sim", "0")
+    check(rc == 0 and "QPC 0 " not in out and out.startswith("frame 0 microframe 0 started at QPC"),
+          "query sim 0 text: %r" % out)
+    # Neighbouring (micro)frames are a frame and half a frame apart.
+    t = {}
+    for f, uf in ((2000, 0), (2001, 0), (2000, 4)):
+        rc, out, _ = run("query", "sim:clock=virtual,seed=7", str(f), str(uf), "--json")
+        rows = json_lines(out)
+        check(rc == 0 and len(rows) == 1, "query %d %d: exit %d" % (f, uf, rc))
+        if rows:
+            t[(f, uf)] = rows[0]
+    if len(t) == 3:
+        b = max(r["bound_ns"] for r in t.values())
+        check(abs(t[(2001, 0)]["start_ns"] - t[(2000, 0)]["start_ns"] - 1000000) <= 2 * b, "a frame is 1 ms")
+        check(abs(t[(2000, 4)]["start_ns"] - t[(2000, 0)]["start_ns"] - 500000) <= 2 * b, "4 microframes are 0.5 ms")
+    # What the tracker cannot answer: exit 1, a reason, nothing on stdout.
+    for args, why, says in ((("sim:clock=virtual", "0"), "before the virtual clock began", "before the host clock"),
+                            (("sim:clock=virtual", "4294967295"), "frame -1, before it", "before the host clock"),
+                            (("sim:clock=virtual", "2147483648"), "2^31 frames away", "too far"),
+                            (("sim", "2147483647", "--json"), "24 days ahead", "too far")):
+        rc, out, err = run("query", *args)
+        check(rc == 1 and out == "" and says in err, "query %s (%s): exit %d, %r" % (" ".join(args), why, rc, err))
+
+
 def test_bench():
     with tempfile.TemporaryDirectory() as d:
         svg = os.path.join(d, "bench.svg")
@@ -195,7 +334,8 @@ def test_bench():
         check(rc == 0 and "nominal" in out and "x clock_gettime" in out, "bench text")
 
 
-for t in (test_help_and_usage, test_track_text, test_track_json_and_svg, test_list_and_query, test_bench):
+for t in (test_help_and_usage, test_track_text, test_track_json_and_svg, test_track_duration, test_track_signals,
+          test_output_paths, test_query_edges, test_list_and_query, test_bench):
     t()
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
