@@ -76,5 +76,12 @@ int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl
 /* Tests point every sysfs/debugfs/dev path at a fixture tree ("" = the real
  * root).  Not thread-safe: call it before opening anything. */
 void usbts_backend_set_root(const char *root);
+const char *usbts_backend_root(void);
+
+/* The xHCI capability registers HCSPARAMS2 and HCCPARAMS1 of a controller (a
+ * PCI address), from debugfs reg-cap or else BAR 0; read once, never written.
+ * ERROR_NOT_SUPPORTED / ERROR_ACCESS_DENIED with msg naming cause and fix. */
+DWORD usbts_xhci_caps_read(const char *controller, uint32_t *hcsparams2, uint32_t *hccparams1, char *msg,
+                           size_t msglen);
 
 #endif

@@ -40,6 +40,11 @@ void usbts_backend_set_root(const char *root)
     snprintf(root_prefix, sizeof root_prefix, "%s", root ? root : "");
 }
 
+const char *usbts_backend_root(void)
+{
+    return root_prefix;
+}
+
 /* ---- small sysfs readers ---------------------------------------------------- */
 
 /* root_prefix + path into full; false (and no file touched) if it would not fit. */

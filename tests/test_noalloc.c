@@ -95,6 +95,26 @@ int main(void)
     CHECK_EQ(failed, -1000);
     CHECK_EQ(during, 0);
     CHECK_EQ(during_errors, 0);
+    /* Placing isochronous URBs and extending SOF numbers (issue #13) allocate
+     * nothing either. */
+    USBTS_ISO_ENDPOINT iso_ep = {FullSpeed, 1, 0xF, FALSE};
+    USBTS_ISO_STREAM iso;
+    CHECK(usbts_iso_stream_init(&iso, &iso_ep));
+    LONGLONG t0;
+    CHECK(usbts_now_ns(d, &t0));
+    USBTS_ISO_SUBMISSION sub = {t0, t0 + 50000, 8, 1};
+    USBTS_ISO_RESULT res;
+    USBTS_ISO_PACKET pk[8];
+    ULONG full;
+    CHECK(usbts_iso_submitted(ih, q.TimeTrackingHandle, &iso, &sub, &res, pk)); /* warm-up */
+    before = allocations;
+    int iso_failed = 0;
+    for (int i = 0; i < 1000; i++) {
+        iso_failed += !usbts_iso_submitted(ih, q.TimeTrackingHandle, &iso, &sub, &res, pk);
+        iso_failed += !usbts_extend_frame_number(ih, q.TimeTrackingHandle, (ULONG)i & 0x7FF, NULL, 2047, 0, &full);
+    }
+    CHECK_EQ(allocations - before, 0);
+    CHECK_EQ(iso_failed, 0);
     /* The counter counts: opening a device does allocate. */
     before = allocations;
     HANDLE d2 = usbts_open("sim:clock=virtual");

@@ -97,6 +97,236 @@ BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrack
 BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, LONGLONG Ns,
                        USBTS_FRAME_TIME *Out);
 
+/* ---- Isochronous packet times --------------------------------------------- */
+
+/*
+ * Linux never tells user space which frame an isochronous URB was scheduled
+ * in: usbfs does not copy urb->start_frame back on REAPURB, and libusb has no
+ * field for it.  The xHCI driver schedules every isochronous URB "as soon as
+ * possible" from the MFINDEX value it reads inside the submission:
+ *
+ *   start = roundup(roundup(MFINDEX + IST + 10, 8), interval)   (microframes)
+ *
+ * where IST is the controller's isochronous scheduling threshold (HCSPARAMS2
+ * bits 3:0; bit 3 set: counted in frames) and interval is 2^(bInterval-1)
+ * frames at full speed, microframes at high speed and above.  On a controller
+ * with the Contiguous Frame Capability (HCCPARAMS1 bit 11, CFC) a URB queued
+ * while the endpoint's earlier URBs are still on the ring continues right
+ * after the previous one instead; a stream that ran dry restarts ASAP.
+ *
+ * So the frame can be inferred from the host times just before and just after
+ * the submission call: the model says which MFINDEX values the driver could
+ * have read between them.  usbts_iso_submitted does that, with one read of the
+ * model (no lock, no syscall, no thread, no allocation), and says where the
+ * bracket admits more than one start.
+ *
+ * What is inferred is the frame the kernel assigned (urb->start_frame, as
+ * usbmon prints it).  The driver writes it into the TRBs only on a CFC
+ * controller for URBs submitted without USBDEVFS_URB_ISO_ASAP; otherwise the
+ * controller starts the TDs "as soon as possible" itself and may service a
+ * URB queued behind a running stream right after it.  The rule is mainline
+ * xhci-ring.c's as of Linux 6.1.
+ */
+
+/* The controller facts the rule needs, read from its capability registers
+ * (debugfs reg-cap or the PCI BAR: root).  ERROR_NOT_SUPPORTED where they
+ * cannot be read (a simulated controller, a controller that is not xHCI on
+ * PCI): then give USBTS_ISO_ENDPOINT.Ist and .Cfc yourself (qemu-xhci:
+ * HCSPARAMS2 0x0000000f, no CFC). */
+typedef struct USBTS_CONTROLLER_CAPS {
+    ULONG HcsParams2;     /* raw register */
+    ULONG HccParams1;     /* raw register */
+    UCHAR Ist;            /* HCSPARAMS2 bits 3:0 */
+    UCHAR IstMicroFrames; /* the threshold in microframes: IST[2:0], times 8 if IST bit 3 is set */
+    BOOLEAN Cfc;          /* HCCPARAMS1 bit 11 */
+} USBTS_CONTROLLER_CAPS;
+
+BOOL usbts_get_controller_caps(HANDLE Device, USBTS_CONTROLLER_CAPS *Caps);
+
+typedef struct USBTS_ISO_ENDPOINT {
+    UCHAR Speed;    /* FullSpeed (frames) or HighSpeed (microframes; SuperSpeed and faster too) */
+    UCHAR Interval; /* bInterval exactly as the endpoint descriptor states it: 1..16 */
+    UCHAR Ist;      /* the controller's IST field, HCSPARAMS2 bits 3:0 (USBTS_CONTROLLER_CAPS.Ist) */
+    BOOLEAN Cfc;    /* the controller has the Contiguous Frame Capability */
+} USBTS_ISO_ENDPOINT;
+
+/* One endpoint's stream, in the caller's memory: usbts_iso_stream_init fills
+ * it, usbts_iso_submitted keeps it.  Fields after Endpoint are the library's. */
+typedef struct USBTS_ISO_STREAM {
+    USBTS_ISO_ENDPOINT Endpoint;
+    ULONG GenerationId;       /* of the model the previous URB was placed with; 0: none yet */
+    LONGLONG NextEarliest;    /* microframe after the previous URB's last packet: earliest candidate ... */
+    LONGLONG NextLatest;      /* ... and latest */
+    LONGLONG LastPacketStart; /* earliest start of the previous URB's last packet */
+    /* The chain of URBs that follow each other (CFC): the bracket of the
+     * submission that started it afresh, and where the chain stands from that
+     * start, so that a generation change can place it again. */
+    LONGLONG AnchorBeforeNs, AnchorAfterNs;
+    LONGLONG AnchorNextOffset, AnchorLastOffset;
+    BOOLEAN AnchorExact;      /* every URB since the anchor followed for certain */
+    BOOLEAN Lost;             /* continuity lost across a generation change: until the stream runs dry */
+} USBTS_ISO_STREAM;
+
+/* libusb splits an isochronous transfer into URBs of at most this many packets
+ * (its MAX_ISO_PACKETS_PER_URB); usbfs takes at most this many per URB. */
+#define USBTS_ISO_PACKETS_PER_URB 128
+
+typedef struct USBTS_ISO_SUBMISSION {
+    LONGLONG BeforeNs;  /* host clock (usbts_now_ns) just before USBDEVFS_SUBMITURB or libusb_submit_transfer */
+    LONGLONG AfterNs;   /* ... and just after it returned */
+    ULONG Packets;      /* number_of_packets of the URB, or num_iso_packets of a libusb transfer: more
+                           than 128 means libusb split it into ceil(Packets / 128) URBs */
+    ULONG Outstanding;  /* this endpoint's URBs submitted earlier through this stream and not yet reaped
+                           when the call began (libusb: transfers still in flight, times their URBs) */
+} USBTS_ISO_SUBMISSION;
+
+#define USBTS_ISO_AMBIGUOUS 0x01u      /* the bracket admits more than one start: see the ranges */
+#define USBTS_ISO_CONTINUED 0x02u      /* the first URB follows the previous one (CFC) */
+#define USBTS_ISO_RESTARTED 0x04u      /* the first URB started the stream afresh (ASAP) */
+#define USBTS_ISO_SPLIT 0x08u          /* more than 128 packets: libusb submitted several URBs */
+#define USBTS_ISO_NEW_GENERATION 0x10u /* the frame clock's generation changed since the previous URB */
+
+typedef struct USBTS_ISO_RESULT {
+    ULONG Flags;             /* USBTS_ISO_* */
+    ULONG Urbs;              /* URBs the submission became */
+    ULONG GenerationId;      /* as CurrentGenerationID */
+    /* The first URB's start_frame as the kernel chose it (usbmon's completion
+     * line), modulo KernelModulus: frames at full speed (2048), microframes
+     * at high speed and above (16384).  Earliest..Latest is its range (equal
+     * to KernelStartFrame unless USBTS_ISO_AMBIGUOUS); modular, so Latest may
+     * be smaller than Earliest across a wrap. */
+    ULONG KernelStartFrame;
+    ULONG KernelStartEarliest;
+    ULONG KernelStartLatest;
+    ULONG KernelModulus;
+    LONGLONG ConfirmFromNs;  /* usbts_iso_confirm answers from this host time on (AfterNs + 100 ms) */
+} USBTS_ISO_RESULT;
+
+typedef struct USBTS_ISO_PACKET {
+    ULONG UsbFrameNumber;        /* 32-bit USB frame number of the (micro)frame the packet was scheduled in */
+    ULONG MicroFrameNumber;      /* 0..7; 0 at full speed */
+    LONGLONG StartNs;            /* host-clock ns at which that (micro)frame started */
+    LONGLONG BoundNs;            /* error bound on StartNs (>= 1) */
+    ULONG EarliestFrame, EarliestMicroFrame; /* the range of (micro)frames the bracket admits */
+    ULONG LatestFrame, LatestMicroFrame;
+    LONGLONG EarliestNs;         /* start of the earliest candidate ... */
+    LONGLONG LatestNs;           /* ... and of the latest (their bounds are BoundNs's) */
+    ULONG Urb;                   /* which URB of a split submission (packet / 128) */
+    BOOLEAN Ambiguous;           /* Earliest != Latest */
+} USBTS_ISO_PACKET;
+
+/* Checks the endpoint (ERROR_INVALID_PARAMETER: speed not FullSpeed or
+ * HighSpeed, bInterval outside 1..16, IST above 15) and starts an empty
+ * stream. */
+BOOL usbts_iso_stream_init(USBTS_ISO_STREAM *Stream, const USBTS_ISO_ENDPOINT *Endpoint);
+
+/*
+ * Places one submission on the bus and the host clock: Result always,
+ * Packets (Submission->Packets entries, or NULL) for every packet.  Call it
+ * right after the submission call returns, once per submission, in order; it
+ * updates Stream.  Costs one query, whatever the packet count.
+ * Errors: ERROR_INVALID_HANDLE as the other queries; ERROR_INVALID_PARAMETER
+ * for AfterNs < BeforeNs, a bracket longer than 1 s or not within 2^31 ms of
+ * now, Packets 0 or above 2^20, a stream never initialised.  On failure the
+ * stream is unchanged, except as ERROR_GEN_FAILURE below says.
+ *
+ * A generation change (controller reset) found between two submissions sets
+ * USBTS_ISO_NEW_GENERATION: a stream with nothing outstanding restarts; a CFC
+ * chain still running is placed again under the new model from the bracket
+ * of the submission that started it, or, when that chain took a turn the
+ * library could only guess, the call fails with ERROR_GEN_FAILURE until the
+ * stream has run dry (Outstanding 0).  A reset inside the
+ * few ms before the tracker notices it is invisible to this call (as to every
+ * query); usbts_iso_confirm at reap time catches it.
+ */
+BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
+                         USBTS_ISO_STREAM *Stream, const USBTS_ISO_SUBMISSION *Submission,
+                         USBTS_ISO_RESULT *Result, USBTS_ISO_PACKET *Packets);
+
+/* Optional, once the URB is reaped and the host clock has passed
+ * Result->ConfirmFromNs: TRUE when the model is still the one the result was
+ * computed with (same generation); FALSE with ERROR_GEN_FAILURE when the
+ * controller's frame clock was reset or halted since (the result may be
+ * wrong).  The tracker notices a reset within 50 ms, so earlier it cannot
+ * tell: FALSE with ERROR_TIMEOUT, ask again later.  One query. */
+BOOL usbts_iso_confirm(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
+                       const USBTS_ISO_RESULT *Result);
+
+/* ---- 11-bit frame numbers -------------------------------------------------- */
+
+/* A device's SOF number holds the low 11 bits of the USB frame number.
+ * Extends HardwareFrame (0..2047) to the one 32-bit frame number in
+ * [Reference - Before, Reference + After]; Reference NULL: the current frame.
+ * Errors: ERROR_INVALID_PARAMETER (HardwareFrame > 2047), ERROR_NOT_FOUND
+ * (no frame in the window has those low bits: a window narrower than 2048
+ * frames), ERROR_MORE_DATA (two or more do: a window wider than 2048 frames
+ * around the answer); handles as the other queries (they may be NULL when
+ * Reference is given). */
+#ifndef ERROR_MORE_DATA
+#define ERROR_MORE_DATA 234u
+#endif
+#ifndef ERROR_NOT_FOUND
+#define ERROR_NOT_FOUND 1168u
+#endif
+BOOL usbts_extend_frame_number(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
+                               ULONG HardwareFrame, const ULONG *Reference, ULONG Before, ULONG After,
+                               ULONG *UsbFrameNumber);
+
+/* ---- Device-clock synchronisation ----------------------------------------- */
+
+/*
+ * Firmware latches its own clock at a SOF and reports (device time, frame
+ * number).  Each pair becomes (device time, host time of that SOF) through
+ * the frame model, and a robust straight-line fit maps device time to host
+ * time: offset, rate and an honest bound.  A new frame-clock generation (or a
+ * device clock that steps backwards) restarts the fit and says so.  The fit
+ * itself is pure math: no I/O, no clock, no thread.
+ */
+typedef struct USBTS_DEVCLOCK USBTS_DEVCLOCK; /* opaque */
+
+/* DeviceHz: the device clock's nominal rate (ticks per second, > 0).
+ * DeviceBits: how many bits its counter has (8..64); it wraps at 2^DeviceBits,
+ * and pairs must come at least once per half wrap.  Window: pairs kept for the
+ * fit (8..4096; 0: 256).  NULL with ERROR_INVALID_PARAMETER or
+ * ERROR_NOT_ENOUGH_MEMORY. */
+USBTS_DEVCLOCK *usbts_devclock_create(double DeviceHz, ULONG DeviceBits, ULONG Window);
+void usbts_devclock_destroy(USBTS_DEVCLOCK *Clock);
+
+#define USBTS_DEVCLOCK_FRAME_BITS_11 11 /* the device latched the 11-bit SOF number */
+#define USBTS_DEVCLOCK_FRAME_BITS_32 32 /* a 32-bit USB frame number */
+
+typedef struct USBTS_DEVCLOCK_STATUS {
+    ULONG Generation;      /* the fit's generation: 1, 2, ... (a restart adds one) */
+    ULONG FrameGeneration; /* the frame clock's CurrentGenerationID it is built on */
+    BOOLEAN Restarted;     /* this pair started a new generation */
+    BOOLEAN Rejected;      /* this pair was set aside as an outlier */
+    BOOLEAN Ready;         /* enough pairs for an answer (4 in this generation) */
+    ULONG Pairs;           /* pairs in the fit, outliers excluded */
+    LONGLONG OffsetNs;     /* host ns at device time 0 of this generation's first pair (see HostNs below) */
+    double RatePpm;        /* how fast the device clock runs against the host clock, ppm */
+    LONGLONG ResidualNs;   /* scatter of the pairs about the line (robust sigma) */
+    LONGLONG BoundNs;      /* bound on the mapping at the newest pair */
+} USBTS_DEVCLOCK_STATUS;
+
+/* Feeds one pair: the device's timestamp (its own units) and the frame it was
+ * latched at the start of (FrameBits 11: extended to the nearest frame at or
+ * before now, 2047 frames back at most; 32: as is), MicroFrame 0..7 (high
+ * speed; 0 otherwise).  One query.  Status may be NULL. */
+BOOL usbts_devclock_add(USBTS_DEVCLOCK *Clock, WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
+                        ULONGLONG DeviceTime, ULONG Frame, ULONG FrameBits, ULONG MicroFrame,
+                        USBTS_DEVCLOCK_STATUS *Status);
+
+/* The same, when the host time of the SOF is already known (HostNs, with its
+ * error bound), e.g. from usbts_frame_to_ns: pure, no query. */
+BOOL usbts_devclock_add_host(USBTS_DEVCLOCK *Clock, ULONGLONG DeviceTime, LONGLONG HostNs, LONGLONG HostBoundNs,
+                             ULONG FrameGeneration, USBTS_DEVCLOCK_STATUS *Status);
+
+/* Host-clock ns at device time DeviceTime, and the bound.  ERROR_GEN_FAILURE
+ * until Ready. */
+BOOL usbts_devclock_to_host(const USBTS_DEVCLOCK *Clock, ULONGLONG DeviceTime, LONGLONG *HostNs, LONGLONG *BoundNs);
+
+BOOL usbts_devclock_status(const USBTS_DEVCLOCK *Clock, USBTS_DEVCLOCK_STATUS *Status);
+
 /* ---- The simulated controller -------------------------------------------- */
 
 /* One raw bracketed MFINDEX read, exactly as a sampler sees it.  On a virtual
