@@ -3,8 +3,10 @@
 # The isochronous boot's guest script (run by init as /boot.sh, usbmon
 # loaded): waits for QEMU's two usb-audio devices (one on each controller) to
 # enumerate, then streams from them.
+# (~1 s on an idle host, longer when a busy one starves the emulated CPUs;
+# at most 30 s)
 i=0
-while [ "$(grep -cx 46f4 /sys/bus/usb/devices/*/idVendor 2>/dev/null)" -lt 2 ] && [ $i -lt 100 ]; do
+while [ "$(grep -cx 46f4 /sys/bus/usb/devices/*/idVendor 2>/dev/null)" -lt 2 ] && [ $i -lt 300 ]; do
     sleep 0.1
     i=$((i + 1))
 done
