@@ -69,6 +69,28 @@ static void do_frame_to_ns(void)
     sink += ft.StartNs;
 }
 
+/* Another timeline: the same query plus the clock-offset measurement. */
+static void do_frame_to_realtime(void)
+{
+    USBTS_FRAME_TIME ft;
+    if (!usbts_frame_to_clock_ns(ih, th, USBTS_CLOCK_REALTIME, some_frame, 3, &ft))
+        abort();
+    sink += ft.StartNs;
+}
+
+/* 1000 frames in one call: one snapshot, one conversion. */
+#define BULK_N 1000
+static ULONG bulk_frames[BULK_N];
+static LONGLONG bulk_start[BULK_N], bulk_bound[BULK_N];
+static void do_bulk(void)
+{
+    ULONG gen;
+    if (!usbts_frames_to_clock_ns(ih, th, USBTS_CLOCK_REALTIME, BULK_N, bulk_frames, NULL, bulk_start, bulk_bound,
+                                  &gen))
+        abort();
+    sink += bulk_start[BULK_N - 1];
+}
+
 /* Placing one isochronous URB of 8 packets (issue #13): one query's worth. */
 static USBTS_ISO_STREAM iso_stream;
 static LONGLONG iso_before;
@@ -279,6 +301,8 @@ int main(int argc, char **argv)
     q0.TimeTrackingHandle = th;
     WinUsb_GetCurrentFrameNumberAndQpc(ih, &q0);
     some_frame = q0.CurrentUSBFrameNumber - 10;
+    for (int i = 0; i < BULK_N; i++)
+        bulk_frames[i] = q0.CurrentUSBFrameNumber - (ULONG)i;
     USBTS_ISO_ENDPOINT iso_ep = {FullSpeed, 1, 0xF, FALSE};
     usbts_iso_stream_init(&iso_stream, &iso_ep);
     usbts_now_ns(dev, &iso_before);
@@ -292,6 +316,8 @@ int main(int argc, char **argv)
         {"WinUsb_GetCurrentFrameNumber (reads the counter)", do_get_frame, 500, {0}},
         {"syscall-per-query design (pread + parse)", do_pread, 2000, {0}},
         {"usbts_iso_submitted, one URB of 8 packets", do_iso_urb, 20000, {0}},
+        {"usbts_frame_to_clock_ns(REALTIME)", do_frame_to_realtime, 20000, {0}},
+        {"usbts_frames_to_clock_ns(REALTIME), 1000 frames", do_bulk, 100, {0}},
     };
     int nc = (int)(sizeof c / sizeof c[0]), rounds = 31;
     for (int k = 0; k < nc; k++)
@@ -299,7 +325,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < nc; k++)
             c[k].ns[r] = batch_ns(c[k].fn, c[k].batch);
-    double med[8];
+    double med[12];
     for (int k = 0; k < nc; k++)
         med[k] = bench_median(c[k].ns, rounds);
 
@@ -339,6 +365,8 @@ int main(int argc, char **argv)
     printf("%-52s %10.2f\n", "query with input frame / clock_gettime", med[2] / med[0]);
     printf("%-52s %10.1f\n", "syscall design / our query", med[5] / med[1]);
     printf("%-52s %10.2f   (target: one query's worth)\n", "iso URB of 8 packets placed / query", med[6] / med[1]);
+    printf("%-52s %10.2f\n", "frame_to_clock_ns(REALTIME) / frame_to_ns", med[7] / med[3]);
+    printf("%-52s %10.3f\n", "bulk, per frame / frame_to_ns", med[8] / BULK_N / med[3]);
     printf("%-52s %10.2f   (target >= 0.8; 2 cores, shared)\n", "2-thread rate per thread / 1-thread rate",
            two_min / one_rate);
     printf("%-52s %9.3f%%   (target <= 1%%), %.0f wake-ups/s\n", "sampler share of one core", 100 * share,

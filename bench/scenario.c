@@ -22,17 +22,30 @@
 #define IRQ_JITTER_NS 20000
 
 const struct scenario usbts_scenarios[] = {
-    {"nominal", "", NULL, 0, 8000},
-    {"drift-500ppm", "drift_ppm=-500", NULL, 0, 8000},
-    {"drift+500ppm", "drift_ppm=500", NULL, 0, 8000},
-    {"preempt-1%", "preempt_prob=0.01", NULL, 0, 8000},
-    {"preempt-10%", "preempt_prob=0.1", NULL, 0, 8000},
-    {"read_ns=5000", "read_ns=5000", NULL, 0, 8000},
-    {"latch=1,5us", "read_ns=5000,latch=1", NULL, 0, 8000}, /* the register latches late */
-    {"slew-200ppm", "slew_ppm=200,slew_at_ms=4000", NULL, 0, 8000},
-    {"stall-10s", "", "stall_ms=10000", 3000, 16000},
-    {"reset", "", "reset", 4000, 8000},
-    {"halt-100ms", "", "halt_ms=100", 4000, 8000},
+    {"nominal", "", {{0, NULL}}, 8000},
+    {"drift-500ppm", "drift_ppm=-500", {{0, NULL}}, 8000},
+    {"drift+500ppm", "drift_ppm=500", {{0, NULL}}, 8000},
+    {"preempt-1%", "preempt_prob=0.01", {{0, NULL}}, 8000},
+    {"preempt-10%", "preempt_prob=0.1", {{0, NULL}}, 8000},
+    {"read_ns=5000", "read_ns=5000", {{0, NULL}}, 8000},
+    {"latch=1,5us", "read_ns=5000,latch=1", {{0, NULL}}, 8000}, /* the register latches late */
+    {"slew-200ppm", "slew_ppm=200,slew_at_ms=4000", {{0, NULL}}, 8000},
+    {"stall-10s", "", {{3000, "stall_ms=10000"}}, 16000},
+    {"reset", "", {{4000, "reset"}}, 8000},
+    {"halt-100ms", "", {{4000, "halt_ms=100"}}, 8000},
+    /* issue #16: a less kind simulator */
+    {"sof+250ns", "sof_ns=250,read_ns=150", {{0, NULL}}, 8000}, /* MMIO-fast reads: the latch term is small */
+    {"sof-250ns", "sof_ns=-250,read_ns=150", {{0, NULL}}, 8000},
+    {"latch-spread", "latch_spread=1", {{0, NULL}}, 8000},
+    {"slow-runs", "slow_prob=0.002,slow_reads=200,slow_ns=5000", {{0, NULL}}, 8000},
+    {"late-wakeups", "wake_prob=0.3,wake_us=100", {{0, NULL}}, 8000},
+    {"torn-reads", "torn_prob=0.05,allones_prob=0.02", {{0, NULL}}, 8000},
+    {"reset-halted", "", {{4000, "reset_halt_ms=30"}}, 8000},
+    {"ntp-slews", "ntp_ppm=100,ntp_ms=2000", {{0, NULL}}, 10000},
+    {"random-walk", "walk_ppm=0.5", {{0, NULL}}, 10000},
+    {"fladj-33", "", {{4000, "fladj=33"}}, 8000},
+    {"suspend", "", {{4000, "suspend_ms=200"}}, 8000},
+    {"vanish", "", {{4000, "vanish"}}, 8000},
 };
 const int usbts_nscenarios = (int)(sizeof usbts_scenarios / sizeof usbts_scenarios[0]);
 
@@ -88,11 +101,59 @@ static bool fail(struct scenario_result *r, const char *what)
     return false;
 }
 
+/* What an event does to the counter: how long it stops it (0: a reset, which
+ * restarts it at once), or -1 when it does not stop it. */
+static long long stop_ms(const char *what)
+{
+    long long ms;
+    if (strcmp(what, "reset") == 0)
+        return 0;
+    if (sscanf(what, "halt_ms=%lld", &ms) == 1 || sscanf(what, "reset_halt_ms=%lld", &ms) == 1 ||
+        sscanf(what, "suspend_ms=%lld", &ms) == 1)
+        return ms;
+    return -1;
+}
+
+static long long stall_ms_of(const char *what)
+{
+    long long ms;
+    return sscanf(what, "stall_ms=%lld", &ms) == 1 ? ms : -1;
+}
+
+static int count_events(const struct scenario *sc)
+{
+    int n = 0;
+    while (n < SCENARIO_MAX_EVENTS && sc->events[n].what)
+        n++;
+    return n;
+}
+
+static bool vanished(const struct scenario *sc, int injected)
+{
+    return injected > 0 && strcmp(sc->events[injected - 1].what, "vanish") == 0 &&
+           GetLastError() == ERROR_DEVICE_NOT_CONNECTED;
+}
+
+static void break_gone(struct scenario_result *r, long long now, long long at, bool *gone)
+{
+    r->gone_ms = (double)(now - at) / MS;
+    *gone = true;
+}
+
+struct query {
+    LONGLONG now;
+    ULONG gen, frame, micro;
+    LONGLONG t_cur; /* truth of (frame, micro) */
+    bool unrecovered; /* asked while a stop or a stall was not yet recovered from */
+};
+
 bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_result *r)
 {
     memset(r, 0, sizeof *r);
     r->new_generation_ms = -1;
-    char spec[256];
+    r->worst_recovery_ms = -1;
+    r->gone_ms = -1;
+    char spec[512];
     snprintf(spec, sizeof spec, "sim:clock=virtual,seed=%llu%s%s", (unsigned long long)seed, sc->keys[0] ? "," : "",
              sc->keys);
     HANDLE dev = usbts_open(spec);
@@ -114,78 +175,150 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
     struct wrap_baseline wb = {0};
     LONGLONG t0;
     usbts_now_ns(dev, &t0);
-    long long event_at = sc->event ? t0 + (long long)(sc->event_at_ms * MS) : -1;
-    long long exclude_until = -1;
-    if (sc->event) {
-        long long stall_ms = 0;
-        if (sscanf(sc->event, "stall_ms=%lld", &stall_ms) != 1)
-            stall_ms = 0;
-        exclude_until = event_at + stall_ms * MS + RECOVERY_NS;
+    int nev = count_events(sc);
+    /* per event: when it happens, when the counter runs again (-1: it does
+     * not stop it), and the window excluded from the statistics */
+    long long at[SCENARIO_MAX_EVENTS], readable[SCENARIO_MAX_EVENTS], excl_to[SCENARIO_MAX_EVENTS];
+    ULONG gen_at_readable[SCENARIO_MAX_EVENTS];
+    bool readable_seen[SCENARIO_MAX_EVENTS];
+    for (int i = 0; i < nev; i++) {
+        at[i] = t0 + (long long)(sc->events[i].at_ms * MS);
+        long long st = stop_ms(sc->events[i].what), sl = stall_ms_of(sc->events[i].what);
+        readable[i] = st >= 0 ? at[i] + st * MS : -1;
+        excl_to[i] = st >= 0 ? readable[i] + RECOVERY_NS : sl >= 0 ? at[i] + sl * MS + RECOVERY_NS : at[i];
+        r->recovery_ms[i] = -1;
+        readable_seen[i] = false;
+        gen_at_readable[i] = 0;
     }
-    bool event_done = false;
-    ULONG gen_before = 0;
-    ULONG frame_before = 0;
+    int next_ev = 0;
+    bool any_event = false, gone = false;
+    ULONG gen_first = 0, frame_before = 0;
     LONGLONG now_before = 0;
     bool checked_jump = false;
+    long long stall_end_check = -1;
     long long end = t0 + (long long)(sc->duration_ms * MS);
     LONGLONG now = t0;
     bool ok = true;
+    struct query prev = {0};
+    bool have_prev = false;
+    long long last_stop_event = -1; /* when the latest counter-stopping event happened */
+    ULONG prev_gen = 0, gen_stall = 0;
+    long long n_ns = 0;
+    const char *rk = strstr(sc->keys, "read_ns=");
+    double read_ns = rk ? atof(rk + 8) : 500; /* the median read: how many reads 100 ms can hold */
+    /* the sampler's reads, per 100 ms */
+    USBTS_TRACKING_STATS ts;
+    long long bucket_t = t0, bucket_reads = 0;
+    if (usbts_get_tracking_stats(dev, &ts))
+        bucket_reads = (long long)ts.Reads;
 
-    while (now < end) {
+    while (now < end && !gone) {
         long long step = 100000 + (long long)(splitmix(&rng) % 2900000); /* 0.1 .. 3 ms: any phase */
-        if (sc->event && !event_done && now + step >= event_at) {
-            if (event_at > now && !usbts_sim_advance(dev, (ULONGLONG)(event_at - now))) {
-                ok = fail(r, "usbts_sim_advance");
-                break;
-            }
-            USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q0;
-            memset(&q0, 0, sizeof q0);
-            q0.TimeTrackingHandle = start.TimeTrackingHandle;
-            if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q0)) {
-                ok = fail(r, "query before the event");
-                break;
-            }
-            gen_before = q0.CurrentGenerationID;
-            frame_before = q0.CurrentUSBFrameNumber;
-            usbts_now_ns(dev, &now_before);
-            if (!usbts_sim_inject(dev, sc->event)) {
-                ok = fail(r, sc->event);
-                break;
-            }
-            event_done = true;
-            usbts_now_ns(dev, &now);
-            continue;
-        }
-        if (!usbts_sim_advance(dev, (ULONGLONG)step)) {
+        /* Land exactly on the next event, and on each instant a stopped
+         * counter runs again, so recoveries are timed from there. */
+        long long mark = end;
+        for (int i = 0; i < nev; i++)
+            if (readable[i] >= 0 && !readable_seen[i] && i < next_ev && readable[i] < mark)
+                mark = readable[i];
+        if (next_ev < nev && at[next_ev] < mark)
+            mark = at[next_ev];
+        bool at_mark = now + step >= mark;
+        if (at_mark)
+            step = mark - now;
+        ULONG gen_before_step = prev_gen;
+        if (step > 0 && !usbts_sim_advance(dev, (ULONGLONG)step)) {
             ok = fail(r, "usbts_sim_advance");
             break;
         }
+        usbts_now_ns(dev, &now);
         USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
         memset(&q, 0, sizeof q);
         q.TimeTrackingHandle = start.TimeTrackingHandle;
         if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q)) {
-            ok = fail(r, "WinUsb_GetCurrentFrameNumberAndQpc");
+            if (vanished(sc, next_ev))
+                break_gone(r, now, at[next_ev - 1], &gone);
+            else
+                ok = fail(r, "WinUsb_GetCurrentFrameNumberAndQpc");
             break;
         }
+        r->queries++;
+        prev_gen = q.CurrentGenerationID;
+        if (usbts_get_tracking_stats(dev, &ts)) {
+            r->reads = (long long)ts.Reads;
+            if (now - bucket_t >= 100 * MS) {
+                double share = (double)(r->reads - bucket_reads) * read_ns / (double)(now - bucket_t);
+                if (share > r->max_read_share)
+                    r->max_read_share = share;
+                if (share > SCENARIO_SPIN_SHARE && getenv("SCENARIO_DEBUG"))
+                    fprintf(stderr, "spin: %lld reads in %.1f ms to %.3f ms (gen %u)\n", r->reads - bucket_reads,
+                            (double)(now - bucket_t) / MS, (double)(now - t0) / MS, (unsigned)q.CurrentGenerationID);
+                bucket_t = now;
+                bucket_reads = r->reads;
+            }
+        }
+        /* Recoveries: the first generation after the counter ran again. */
+        for (int i = 0; i < next_ev; i++) {
+            if (readable[i] < 0)
+                continue;
+            if (!readable_seen[i] && now >= readable[i]) {
+                readable_seen[i] = true;
+                gen_at_readable[i] = gen_before_step; /* the generation while it stood still */
+                r->recovery_ms[i] = INFINITY;
+            }
+            if (readable_seen[i] && isinf(r->recovery_ms[i]) && q.CurrentGenerationID != gen_at_readable[i])
+                r->recovery_ms[i] = (double)(now - readable[i]) / MS;
+        }
+        if (any_event && r->new_generation_ms < 0 && q.CurrentGenerationID != gen_first)
+            r->new_generation_ms = (double)(now - at[0]) / MS;
+
+        if (at_mark && next_ev < nev && now >= at[next_ev]) {
+            const char *what = sc->events[next_ev].what;
+            if (!any_event)
+                gen_first = q.CurrentGenerationID;
+            if (stall_ms_of(what) >= 0 && stall_end_check < 0) { /* the frame number before the (first) stall */
+                frame_before = q.CurrentUSBFrameNumber;
+                now_before = now;
+                gen_stall = q.CurrentGenerationID;
+            }
+            if (readable[next_ev] >= 0)
+                last_stop_event = now;
+            if (stall_ms_of(what) >= 0 && stall_end_check < 0)
+                stall_end_check = at[next_ev] + stall_ms_of(what) * MS + 50 * MS;
+            if (!usbts_sim_inject(dev, what)) {
+                ok = fail(r, what);
+                break;
+            }
+            any_event = true;
+            next_ev++;
+            if (readable[next_ev - 1] == at[next_ev - 1]) { /* a reset: the counter runs again at once */
+                readable_seen[next_ev - 1] = true;
+                gen_at_readable[next_ev - 1] = q.CurrentGenerationID;
+                r->recovery_ms[next_ev - 1] = INFINITY;
+            }
+            continue;
+        }
+
         q.InputFrameNumber = q.CurrentUSBFrameNumber + (ULONG)((int)(splitmix(&rng) % 201) - 100);
         q.InputMicroFrameNumber = (ULONG)(splitmix(&rng) % 8);
         if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q)) {
-            ok = fail(r, "WinUsb_GetCurrentFrameNumberAndQpc");
+            if (vanished(sc, next_ev))
+                break_gone(r, now, at[next_ev - 1], &gone);
+            else
+                ok = fail(r, "WinUsb_GetCurrentFrameNumberAndQpc");
             break;
         }
-        usbts_now_ns(dev, &now);
         long long elapsed = now - t0;
-
-        if (event_done && r->new_generation_ms < 0 && q.CurrentGenerationID != gen_before)
-            r->new_generation_ms = (double)(now - event_at) / MS;
 
         /* Wrap safety: once the stall is over, the frame number must have
          * advanced by the elapsed time (a wrong wrap count is 2048 frames off). */
-        if (event_done && !checked_jump && sc->event && strncmp(sc->event, "stall_ms=", 9) == 0 &&
-            now >= exclude_until - RECOVERY_NS + 50 * MS) {
-            long long frames = (long long)(q.CurrentUSBFrameNumber - frame_before);
+        if (stall_end_check >= 0 && !checked_jump && now >= stall_end_check) {
+            long long frames = (long long)(int32_t)(q.CurrentUSBFrameNumber - frame_before);
             long long expect = llround((double)(now - now_before) / 1e6);
-            r->frame_jump_error = frames - expect;
+            r->stall_frames = expect;
+            if (q.CurrentGenerationID != gen_stall && last_stop_event < now_before)
+                r->stall_new_generation = true; /* a new numbering: frames not comparable */
+            else
+                r->frame_jump_error = frames - expect;
             checked_jump = true;
         }
 
@@ -208,26 +341,76 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
             wb.n++;
         }
 
-        bool in_event_window = sc->event && event_done && now < exclude_until;
+        bool in_event_window = false;
+        for (int i = 0; i < next_ev; i++)
+            if (now >= at[i] && now < excl_to[i])
+                in_event_window = true;
+
+        /* The right frame: the time returned for the microframe it names is
+         * within half a microframe of that microframe's true start (or within
+         * the bound, if that is wider).  A smaller error is a time error,
+         * counted against the bound; this one names the wrong microframe.
+         * Not while a reset, halt or suspend is still unrecovered, nor just
+         * after a stall: there the old model cannot know yet. */
+        bool unrecovered = false;
+        for (int i = 0; i < next_ev; i++) {
+            long long sl = stall_ms_of(sc->events[i].what);
+            if ((readable[i] >= 0 && r->recovery_ms[i] != -1 && isinf(r->recovery_ms[i])) ||
+                (readable[i] >= 0 && now < readable[i]) || (sl >= 0 && now < at[i] + sl * MS + 50 * MS))
+                unrecovered = true;
+        }
+        struct query cur = {now, q.CurrentGenerationID, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
+                            t_cur, unrecovered};
+        if (!unrecovered && elapsed >= WARMUP_NS && e_cur > fmax(62500.0, bound)) {
+            r->frame_errors++;
+            if (getenv("SCENARIO_DEBUG"))
+                fprintf(stderr, "frame error (a) at %.3f ms: returned time off by %.0f ns, bound %.0f\n",
+                        (double)elapsed / MS, e_cur, bound);
+        }
+        /* ... and within one generation, with nothing stopping the counter in
+         * between, the frame number moved as the true clock did (a wrong
+         * wrap count moves it 2048 frames). */
+        if (have_prev && prev.gen == cur.gen && last_stop_event < prev.now && !prev.unrecovered && !cur.unrecovered) {
+            double moved = (double)(int32_t)(cur.frame - prev.frame) * 8 + (double)cur.micro - (double)prev.micro;
+            double truly = (double)(cur.t_cur - prev.t_cur) / 125000.0;
+            if (fabs(moved - truly) > 2 + 0.0025 * fabs(truly)) {
+                r->frame_errors++;
+                if (getenv("SCENARIO_DEBUG"))
+                    fprintf(stderr, "frame error (b) at %.3f ms: moved %.0f, truly %.3f microframes\n",
+                            (double)elapsed / MS, moved, truly);
+            }
+        }
+        prev = cur;
+        have_prev = true;
+
         if (elapsed < WARMUP_NS || in_event_window)
             continue;
 
+        /* The same microframe through usbts_frame_to_ns, against its bound in
+         * ns (PredictedAccuracyInMicroSeconds rounds up to whole µs). */
+        USBTS_FRAME_TIME ft;
+        if (usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
+                              &ft)) {
+            r->outside_ns_share += fabs((double)(ft.StartNs - t_cur)) > (double)ft.BoundNs;
+            n_ns++;
+        }
         push(&ours, e_in);
         push(&ours, e_cur);
         push(&bounds, bound);
         r->outside_share += (e_in > bound) + (e_cur > bound);
-        if (event_done)
+        if (any_event)
             push(&recovered, e_cur);
 
         /* Baseline (a): one bracketed read, the microframe's start guessed
-         * half a microframe before the bracket's middle. */
+         * half a microframe before the bracket's middle.  A read with
+         * reserved bits set is no reading; it is left out. */
         LONGLONG b, a, t_read;
         ULONG mf;
         if (!usbts_sim_read(dev, &b, &mf, &a)) {
             ok = fail(r, "usbts_sim_read");
             break;
         }
-        if (usbts_sim_truth(dev, (mf >> 3) & 0x7FF, mf & 7, &t_read))
+        if (!(mf & ~0x3FFFu) && usbts_sim_truth(dev, (mf >> 3) & 0x7FF, mf & 7, &t_read))
             push(&base_a, fabs((double)(b + a) / 2.0 - MICROFRAME_NS / 2.0 - (double)t_read));
 
         if (wb.n >= 1) {
@@ -239,9 +422,13 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         }
     }
 
+    for (int i = 0; i < nev; i++)
+        if (r->recovery_ms[i] > r->worst_recovery_ms)
+            r->worst_recovery_ms = r->recovery_ms[i];
     if (ok && ours.n > 0) {
         r->n = ours.n;
         r->outside_share /= (double)ours.n;
+        r->outside_ns_share = n_ns ? r->outside_ns_share / (double)n_ns : 0;
         r->p50_ns = quantile(&ours, 0.50);
         r->p99_ns = quantile(&ours, 0.99);
         r->max_ns = quantile(&ours, 1.0);

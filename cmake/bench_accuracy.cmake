@@ -17,3 +17,18 @@ target_include_directories(test_scenarios PRIVATE ${CMAKE_SOURCE_DIR}/tests)
 target_link_libraries(test_scenarios PRIVATE usbts_scenario)
 add_test(NAME test_scenarios COMMAND test_scenarios)
 set_tests_properties(test_scenarios PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
+
+# The scenario soak (issue #16): a short fixed set in every `make check`;
+# .ci/stage-soak runs it for a minute of wall time with a fresh seed.
+add_executable(soak ${CMAKE_SOURCE_DIR}/tests/scenarios/soak.c)
+set_target_properties(soak PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+target_link_libraries(soak PRIVATE usbts_scenario)
+add_test(NAME soak_short COMMAND soak --count 60 --seed 1)
+set_tests_properties(soak_short PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
+
+# Each simulator option against what it promises; time slicing changes nothing.
+add_executable(test_sim_options ${CMAKE_SOURCE_DIR}/tests/scenarios/test_sim_options.c ${CMAKE_SOURCE_DIR}/tests/testutil.c)
+target_include_directories(test_sim_options PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(test_sim_options PRIVATE usbtimesync_static m)
+add_test(NAME test_sim_options COMMAND test_sim_options)
+set_tests_properties(test_sim_options PROPERTIES LABELS "unit;accuracy" TIMEOUT 300)

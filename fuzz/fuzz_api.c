@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "page.h"
 #include "tracker.h"
 #include "usbtimesync/usbtimesync.h"
 
@@ -68,6 +69,8 @@ struct mdev {
     int64_t quiet_since; /* last reset, halt end or unplug: the truth check waits after it */
     int64_t tracked_since;
     int64_t last_now;
+    int64_t adv_aim; /* where the last usbts_sim_advance aimed ... */
+    int64_t adv_end; /* ... and where the clock stood after it */
     char spec[128];
 };
 struct mif {
@@ -415,6 +418,18 @@ static void op_stop(void)
     }
 }
 
+/* True when tracking handle t's model is too old to answer (its sampler
+ * starved by a long stall_ms): queries fail with ERROR_GEN_FAILURE (model.h). */
+static bool model_dead(int t)
+{
+    uint32_t ii;
+    struct usbts_model m;
+    if (t < 0 || !usbts_if_valid(ifs[trs[t].itf].h, &ii))
+        return false;
+    usbts_tracker_read_model(&atomic_load(&usbts_dev_slots[atomic_load(&usbts_if_slots[ii].dev_idx)].page)->pub, &m);
+    return usbts_model_dead(&m, now_of(ifs[trs[t].itf].dev));
+}
+
 /* Microframes to allow for a bound of acc_ns either side. */
 static int64_t slack_mf(int64_t acc_ns)
 {
@@ -430,7 +445,7 @@ static void check_query(int t, const USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFO
     struct usbts_model m;
     if (!usbts_if_valid(ifs[trs[t].itf].h, &ii))
         FAIL("a live interface does not validate");
-    usbts_tracker_read_model(&usbts_tracker_pubs[atomic_load(&usbts_if_slots[ii].tracker)], &m);
+    usbts_tracker_read_model(&atomic_load(&usbts_dev_slots[atomic_load(&usbts_if_slots[ii].dev_idx)].page)->pub, &m);
     if (trace) {
         {
             fprintf(stderr,
@@ -521,10 +536,69 @@ static void op_query(void)
     BOOL ok = WinUsb_GetCurrentFrameNumberAndQpc(ih, null_info ? NULL : &q);
     expect(ok, (!ih || null_info || t < 0) ? ERROR_INVALID_HANDLE
                : devs[d].unplugged         ? ERROR_DEVICE_NOT_CONNECTED
+               : model_dead(t)             ? ERROR_GEN_FAILURE
                : uf > 7                    ? ERROR_INVALID_PARAMETER
                                            : 0);
     if (ok)
         check_query(t, &q, frame, uf);
+}
+
+/* The other timelines, single and bulk: a clock id that may be unknown, NULL
+ * pointers, arrays with a bad microframe anywhere.  Checks happen in this
+ * order: NULL handle or output, the clock, then the query path's own. */
+static void op_frame_clock(void)
+{
+    HANDLE ih = pick(K_IF), th = pick(K_TR);
+    unsigned b = byte();
+    ULONG clock = byte() % 6; /* 4 and 5 are not clocks */
+    int t = tr_of(ih, th);
+    int d = t >= 0 ? ifs[trs[t].itf].dev : -1;
+    if (b & 1) {
+        bool null_out = b % 32 == 1;
+        ULONG frame = u32(), uf = byte() % 9;
+        USBTS_FRAME_TIME ft;
+        pre("usbts_frame_to_clock_ns");
+        BOOL ok = usbts_frame_to_clock_ns(ih, th, clock, frame, uf, null_out ? NULL : &ft);
+        expect(ok, (!ih || null_out) ? ERROR_INVALID_HANDLE
+                   : clock > 3       ? ERROR_INVALID_PARAMETER
+                   : t < 0           ? ERROR_INVALID_HANDLE
+                   : devs[d].unplugged ? ERROR_DEVICE_NOT_CONNECTED
+                   : model_dead(t)     ? ERROR_GEN_FAILURE
+                   : uf > 7            ? ERROR_INVALID_PARAMETER
+                                       : 0);
+        if (ok && (ft.UsbFrameNumber != frame || ft.MicroFrameNumber != uf || ft.BoundNs < 1 || ft.GenerationId == 0))
+            FAIL("clock %u: frame %u.%u came back as %u.%u (bound %lld)", (unsigned)clock, (unsigned)frame,
+                 (unsigned)uf, (unsigned)ft.UsbFrameNumber, (unsigned)ft.MicroFrameNumber, (long long)ft.BoundNs);
+        return;
+    }
+    enum { MAXN = 64 };
+    ULONG frames[MAXN], ufs[MAXN], gen = 0;
+    LONGLONG start[MAXN], bound[MAXN];
+    ULONG n = byte() % (MAXN + 1);
+    bool with_uf = b & 2, null_frames = b % 16 == 4, null_start = b % 16 == 8, null_gen = b % 32 == 12;
+    bool bad_uf = false;
+    ULONG near = d >= 0 ? (ULONG)(now_of(d) / 1000000) : 0; /* about the current frame */
+    for (ULONG i = 0; i < n; i++) {
+        frames[i] = (b & 4) ? u32() : near + (ULONG)(int8_t)byte();
+        ufs[i] = byte() % (b & 32 ? 9 : 8);
+        bad_uf |= with_uf && ufs[i] > 7;
+    }
+    pre("usbts_frames_to_clock_ns");
+    BOOL ok = usbts_frames_to_clock_ns(ih, th, clock, n, null_frames ? NULL : frames, with_uf ? ufs : NULL,
+                                       null_start ? NULL : start, (b & 64) ? NULL : bound, null_gen ? NULL : &gen);
+    expect(ok, !ih                                             ? ERROR_INVALID_HANDLE
+               : null_gen || (n > 0 && (null_frames || null_start)) ? ERROR_INVALID_PARAMETER
+               : clock > 3                                    ? ERROR_INVALID_PARAMETER
+               : t < 0                                        ? ERROR_INVALID_HANDLE
+               : devs[d].unplugged                            ? ERROR_DEVICE_NOT_CONNECTED
+               : model_dead(t)                                ? ERROR_GEN_FAILURE
+               : bad_uf                                       ? ERROR_INVALID_PARAMETER
+                                                              : 0);
+    if (ok && gen == 0)
+        FAIL("usbts_frames_to_clock_ns: generation 0 for %u frames", (unsigned)n);
+    for (ULONG i = 0; ok && !(b & 64) && i < n; i++)
+        if (bound[i] < 1)
+            FAIL("usbts_frames_to_clock_ns: bound %lld at %u", (long long)bound[i], (unsigned)i);
 }
 
 static void op_frame_ns(void)
@@ -541,6 +615,7 @@ static void op_frame_ns(void)
         BOOL ok = usbts_frame_to_ns(ih, th, frame, uf, null_out ? NULL : &ft);
         expect(ok, (!ih || null_out || t < 0) ? ERROR_INVALID_HANDLE
                    : devs[d].unplugged         ? ERROR_DEVICE_NOT_CONNECTED
+                   : model_dead(t)             ? ERROR_GEN_FAILURE
                    : uf > 7                    ? ERROR_INVALID_PARAMETER
                                                : 0);
         if (ok && (ft.UsbFrameNumber != frame || ft.MicroFrameNumber != uf || ft.BoundNs < 1 ||
@@ -560,6 +635,7 @@ static void op_frame_ns(void)
         BOOL ok = usbts_ns_to_frame(ih, th, ns, null_out ? NULL : &ft);
         expect(ok, (!ih || null_out || t < 0)          ? ERROR_INVALID_HANDLE
                    : devs[d].unplugged                  ? ERROR_DEVICE_NOT_CONNECTED
+                   : model_dead(t)                      ? ERROR_GEN_FAILURE
                    : dist > range || dist < -range      ? ERROR_INVALID_PARAMETER
                                                         : 0);
         if (ok && (ft.MicroFrameNumber > 7 || ft.BoundNs < 1 || ft.GenerationId == 0 ||
@@ -596,8 +672,19 @@ static void op_advance(void)
                : ns > (ULONGLONG)INT64_MAX / 4                         ? ERROR_INVALID_PARAMETER
                : (ULONGLONG)before + ns > (ULONGLONG)(INT64_MAX / 2) ? ERROR_INVALID_PARAMETER
                                                                        : 0);
-    if (ok && now_of(d) < before + (int64_t)ns)
-        FAIL("advanced %llu ns but the clock moved %lld", (unsigned long long)ns, (long long)(now_of(d) - before));
+    /* The documented aim: ns past where the previous advance aimed when
+     * nothing has moved the clock since (a burst may overrun an aim), else ns
+     * past the clock; never backwards. */
+    if (ok) {
+        int64_t base = before;
+        if (devs[d].adv_end == before && devs[d].adv_aim > 0 && devs[d].adv_aim < before)
+            base = devs[d].adv_aim;
+        if (now_of(d) < base + (int64_t)ns || now_of(d) < before)
+            FAIL("advanced %llu ns from aim %lld but the clock moved from %lld to %lld", (unsigned long long)ns,
+                 (long long)base, (long long)before, (long long)now_of(d));
+        devs[d].adv_aim = base + (int64_t)ns;
+        devs[d].adv_end = now_of(d);
+    }
 }
 
 /* Is this event one usbts_sim_inject must accept?  N in 1..60000, digits only. */
@@ -809,7 +896,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 5: case 6: op_start(); break;
         case 7: op_stop(); break;
         case 8: case 9: op_query(); break;
-        case 10: op_frame_ns(); break;
+        case 10:
+            if (byte() & 1)
+                op_frame_ns();
+            else
+                op_frame_clock();
+            break;
         case 11: op_advance(); break;
         case 12: op_inject(); break;
         case 13: op_sim_read_truth(); break;

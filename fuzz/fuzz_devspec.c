@@ -40,6 +40,7 @@ static void check_ranges(const char *spec, const struct usbts_devspec *ds)
             fail(spec, "bus or device number outside 1..999 / 1..127");
         break;
     case USBTS_SPEC_VIDPID:
+    case USBTS_SPEC_DAEMON_SIM: /* names the daemon's controller; opening it needs a daemon */
         break;
     default:
         fail(spec, "unknown kind");

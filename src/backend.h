@@ -43,8 +43,9 @@ bool usbts_backend_present(const struct usbts_realdev *d);
 /* Current speed from sysfs (the device may have re-enumerated). */
 DWORD usbts_backend_speed(const struct usbts_realdev *d, uint8_t *speed);
 
-/* Opens the frame-clock source for the device's controller: MMIO where the
- * kernel allows it, otherwise debugfs; USBTS_SOURCE=mmio|debugfs forces one.
+/* Opens the frame-clock source for the device's controller: the first of
+ * the kernel module, MMIO and debugfs that works here; USBTS_SOURCE names one
+ * to force it.
  * ERROR_NOT_SUPPORTED (no MFINDEX source for this driver; msg names it),
  * ERROR_ACCESS_DENIED (needs root). */
 DWORD usbts_backend_source_open(const struct usbts_realdev *d, struct usbts_hostclock *clock,
@@ -52,12 +53,19 @@ DWORD usbts_backend_source_open(const struct usbts_realdev *d, struct usbts_host
 
 /* ---- listing, for `usbtimesync list` ---- */
 
+#define USBTS_MAX_SOURCES 4
+
+/* The real frame-clock sources, in the order the automatic choice tries them:
+ * usbts_backend_source_name(0 .. usbts_backend_source_count() - 1). */
+int usbts_backend_source_count(void);
+const char *usbts_backend_source_name(int i);
+
 struct usbts_controller_info {
     char pci[64];       /* PCI address */
     char driver[32];    /* e.g. xhci_hcd, ehci-pci */
     int bus;            /* USB bus number of its root hub */
-    bool mmio_ok, debugfs_ok;
-    char why[512];      /* why a source is not usable here, or "" */
+    bool source_ok[USBTS_MAX_SOURCES]; /* usable here, by usbts_backend_source_name(i) */
+    char why[768];      /* why a source is not usable here, or "" */
 };
 
 struct usbts_usbdev_info {

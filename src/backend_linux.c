@@ -5,8 +5,9 @@
  * A spec names a device; sysfs (/sys/bus/usb/devices) says which one, its
  * speed, and its host controller (the parent of the root hub usbN).  The
  * usbfs node is held open so that a removal shows (ENODEV).  The frame
- * clock comes from the controller through one of the sources in
- * real_sources[]: MMIO where the kernel allows it, otherwise debugfs.
+ * clock comes from the controller through the first of the sources in
+ * real_sources[] that works: the kernel module, MMIO where the kernel allows
+ * it, debugfs.
  *
  * Every path is built from a fixed pattern and names that sysfs gave us and
  * that passed usbts_is_safe_name(); nothing from the caller reaches a path
@@ -329,15 +330,28 @@ DWORD usbts_backend_speed(const struct usbts_realdev *d, uint8_t *speed)
 
 /* ---- frame-clock sources ------------------------------------------------------ */
 
-/* Tried in this order when USBTS_SOURCE does not choose. */
+/* Tried in this order when USBTS_SOURCE does not choose; everything that
+ * names the sources (USBTS_SOURCE, its error, `list`) is derived from here. */
 static const struct {
     const char *name;
     usbts_source_open_fn open;
 } real_sources[] = {
+    {"kmod", usbts_kmod_source_open},
     {"mmio", usbts_mmio_source_open},
     {"debugfs", usbts_debugfs_source_open},
 };
 #define NSOURCES ((int)(sizeof real_sources / sizeof real_sources[0]))
+_Static_assert(NSOURCES <= USBTS_MAX_SOURCES, "struct usbts_controller_info has room for every source");
+
+int usbts_backend_source_count(void)
+{
+    return NSOURCES;
+}
+
+const char *usbts_backend_source_name(int i)
+{
+    return i >= 0 && i < NSOURCES ? real_sources[i].name : NULL;
+}
 
 /* The source USBTS_SOURCE asks for: 0 automatic, i + 1 real_sources[i], -1
  * a value that names none. */
@@ -349,6 +363,24 @@ static int source_choice(const char *env)
         if (strcmp(env, real_sources[i].name) == 0)
             return i + 1;
     return -1;
+}
+
+/* "kmod, mmio or debugfs" */
+static void source_names(char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < NSOURCES && n < len; i++)
+        n += (size_t)snprintf(out + n, len - n, "%s%s", i == 0 ? "" : i == NSOURCES - 1 ? " or " : ", ",
+                              real_sources[i].name);
+}
+
+/* Appends "name: what" to a "; "-separated list. */
+static void add_reason(char *list, size_t len, const char *name, const char *what)
+{
+    size_t n = strlen(list);
+    if (n < len)
+        snprintf(list + n, len - n, "%s%s: %s", n ? "; " : "", name, what);
 }
 
 static bool has_mfindex(const char *driver)
@@ -376,36 +408,42 @@ DWORD usbts_backend_source_open(const struct usbts_realdev *d, struct usbts_host
     const char *env = getenv("USBTS_SOURCE");
     int choice = source_choice(env);
     if (choice < 0) {
-        snprintf(msg, msglen, "USBTS_SOURCE=%.32s is not a frame-clock source: use mmio or debugfs, or unset it", env);
+        char names[64];
+        source_names(names, sizeof names);
+        snprintf(msg, msglen, "USBTS_SOURCE=%.32s is not a frame-clock source: use %s, or unset it", env, names);
         return ERROR_INVALID_PARAMETER;
     }
-    if (choice > 0)
-        return real_sources[choice - 1].open(root_prefix, d->controller, clock, out, msg, msglen);
+    if (choice > 0) {
+        DWORD err = real_sources[choice - 1].open(root_prefix, d->controller, clock, out, msg, msglen);
+        return err == ERROR_FILE_NOT_FOUND ? ERROR_NOT_SUPPORTED : err; /* the device is there; the source is not */
+    }
 
-    char first[400] = "";
+    /* told: the failures worth a note when a later source is used (a source
+     * that is not installed is not news); all: every failure, for when
+     * nothing works. */
+    char told[600] = "", all[900] = "";
     for (int i = 0; i < NSOURCES; i++) {
         char m[400] = "";
         DWORD err = real_sources[i].open(root_prefix, d->controller, clock, out, m, sizeof m);
         if (err == ERROR_SUCCESS) {
-            if (i > 0) {
-                char note[600];
-                snprintf(note, sizeof note, "using the %s source for %s, because %s: %s", real_sources[i].name,
-                         d->controller, real_sources[0].name, first);
+            if (told[0]) {
+                char note[800];
+                snprintf(note, sizeof note, "using the %s source for %s, because %s", real_sources[i].name,
+                         d->controller, told);
                 say_once(note);
             }
             return ERROR_SUCCESS;
         }
-        if (i == 0)
-            snprintf(first, sizeof first, "%s", m);
-        if (err == ERROR_ACCESS_DENIED || err == ERROR_NOT_ENOUGH_MEMORY || i == NSOURCES - 1) {
-            /* Privilege is the reason for both; or nothing worked: say both. */
-            if (i > 0)
-                snprintf(msg, msglen, "%s; and %s", first, m);
-            else
-                snprintf(msg, msglen, "%s", m);
+        if (err != ERROR_FILE_NOT_FOUND)
+            add_reason(told, sizeof told, real_sources[i].name, m);
+        add_reason(all, sizeof all, real_sources[i].name, m);
+        if (err == ERROR_ACCESS_DENIED || err == ERROR_NOT_ENOUGH_MEMORY) {
+            /* Privilege is the reason for the rest too: say what was tried. */
+            snprintf(msg, msglen, "%s", all);
             return err;
         }
     }
+    snprintf(msg, msglen, "%s", all);
     return ERROR_NOT_SUPPORTED;
 }
 
@@ -418,21 +456,15 @@ static void probe_sources(struct usbts_controller_info *c)
         return;
     }
     struct usbts_hostclock clock = {0};
-    char m[2][240];
-    bool *ok[2] = {&c->mmio_ok, &c->debugfs_ok};
-    for (int i = 0; i < NSOURCES && i < 2; i++) {
+    for (int i = 0; i < NSOURCES; i++) {
         struct usbts_source *s = NULL;
-        m[i][0] = '\0';
-        *ok[i] = real_sources[i].open(root_prefix, c->pci, &clock, &s, m[i], sizeof m[i]) == ERROR_SUCCESS;
-        if (*ok[i])
+        char m[400] = "";
+        c->source_ok[i] = real_sources[i].open(root_prefix, c->pci, &clock, &s, m, sizeof m) == ERROR_SUCCESS;
+        if (c->source_ok[i])
             usbts_source_destroy(s);
+        else
+            add_reason(c->why, sizeof c->why, real_sources[i].name, m);
     }
-    if (!c->mmio_ok && !c->debugfs_ok)
-        snprintf(c->why, sizeof c->why, "mmio: %s; debugfs: %s", m[0], m[1]);
-    else if (!c->mmio_ok)
-        snprintf(c->why, sizeof c->why, "mmio: %s", m[0]);
-    else if (!c->debugfs_ok)
-        snprintf(c->why, sizeof c->why, "debugfs: %s", m[1]);
 }
 
 int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl, struct usbts_usbdev_info *dev,
@@ -459,8 +491,7 @@ int usbts_backend_list(struct usbts_controller_info *ctl, int max_ctl, int *nctl
                 while (same < *nctl && strcmp(ctl[same].pci, c->pci) != 0)
                     same++;
                 if (same < *nctl) {
-                    c->mmio_ok = ctl[same].mmio_ok;
-                    c->debugfs_ok = ctl[same].debugfs_ok;
+                    memcpy(c->source_ok, ctl[same].source_ok, sizeof c->source_ok);
                     memcpy(c->why, ctl[same].why, sizeof c->why);
                 } else {
                     probe_sources(c);

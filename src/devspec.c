@@ -35,7 +35,7 @@ static bool parse_uint(const char *first, const char *last, int base, int maxdig
 static DWORD invalid(char *msg, size_t msglen, const char *spec, const char *why)
 {
     snprintf(msg, msglen,
-             "device spec '%.64s' %s; use sim[:key=value,...], /dev/bus/usb/BBB/DDD, BUS:DEV (decimal) or "
+             "device spec '%.64s' %s; use sim[:key=value,...], sim-daemon, /dev/bus/usb/BBB/DDD, BUS:DEV (decimal) or "
              "VVVV:PPPP (hex)",
              spec, why);
     return ERROR_INVALID_PARAMETER;
@@ -68,6 +68,10 @@ DWORD usbts_devspec_parse(const char *spec, struct usbts_devspec *out, char *msg
 
     if (strcmp(spec, "sim") == 0) {
         out->kind = USBTS_SPEC_SIM;
+        return ERROR_SUCCESS;
+    }
+    if (strcmp(spec, "sim-daemon") == 0) {
+        out->kind = USBTS_SPEC_DAEMON_SIM;
         return ERROR_SUCCESS;
     }
     if (strncmp(spec, "sim:", 4) == 0) {

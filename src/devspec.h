@@ -12,6 +12,7 @@
 
 enum usbts_devspec_kind {
     USBTS_SPEC_SIM,    /* sim, sim:key=value,... */
+    USBTS_SPEC_DAEMON_SIM, /* sim-daemon: the simulated controller usbtimesyncd --sim serves */
     USBTS_SPEC_PATH,   /* /dev/bus/usb/BBB/DDD */
     USBTS_SPEC_BUSDEV, /* BUS:DEV, decimal */
     USBTS_SPEC_VIDPID, /* vvvv:pppp, hex */

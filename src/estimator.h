@@ -48,6 +48,7 @@ struct usbts_est_stats {
     uint64_t discontinuities; /* epochs started after the first */
     int64_t bracket_ns;       /* typical (low-quantile) read bracket width */
     double rate_ppm;          /* fitted frame-clock rate error against the host clock */
+    double wander_ppm_s;      /* measured wander: rate uncertainty growth, ppm per s of distance */
     int32_t window;           /* captures in the current fit */
 };
 
@@ -72,8 +73,20 @@ struct usbts_est_fit {
     double cov_ab;
 };
 
+/* A past fit kept to see how well it predicts captures seconds later: the
+ * frame clock's wander, measured (the bound's wander term). */
+struct usbts_est_snap {
+    int64_t t_ns;    /* when it was the current fit (its newest capture) */
+    int64_t mf;      /* a count ... */
+    double mf_t;     /* ... and its fitted time */
+    double period;   /* ns per microframe */
+    double b0, slope; /* its bound without wander: b0 + slope * distance */
+};
+
+#define USBTS_EST_NSNAP 48
+
 /* Everything by value so a tracker can embed it: no pointers, no heap.
- * Treat as opaque outside estimator.c. */
+ * Treat as opaque outside src/estimator.c and src/est_*.c. */
 struct usbts_est {
     uint32_t epoch;          /* 0 before any data; +1 per discontinuity */
     bool stopped;            /* the counter is not advancing */
@@ -86,14 +99,17 @@ struct usbts_est {
     /* the current burst */
     bool in_burst;
     int32_t burst_reads;
-    bool burst_captured, burst_missed, burst_changed;
+    bool burst_captured, burst_missed, burst_changed, burst_surprised;
     struct usbts_read first, prev;
     uint32_t latest_low;      /* MFINDEX of the latest read ... */
     int64_t latest_before_ns; /* ... and when it began (0: no read yet) */
     int64_t value_since_ns;   /* the counter has shown latest_low since after this (0: unknown) */
+    int64_t heartbeat_ns;     /* when the latest read ended: the model's heartbeat */
     /* the last plan */
     int64_t plan_start_ns, plan_target_ns;
     uint32_t plan_target_low; /* MFINDEX of the microframe the burst aims to see begin */
+    double plan_target_unc;   /* the model's uncertainty of plan_target_ns */
+    int32_t misses;           /* bursts in a row that woke too late */
     bool long_probe;         /* the expected boundary did not come: look longer */
     double lead_ns;          /* how early bursts start before a boundary */
     /* captures of this epoch, a ring, newest at cap_head-1 */
@@ -106,6 +122,7 @@ struct usbts_est {
     int32_t pending_count;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
+    bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
     double bracket_ns;       /* low quantile of read brackets */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];
@@ -113,6 +130,11 @@ struct usbts_est {
     int32_t win;             /* chosen window index */
     struct usbts_est_fit fit; /* of the chosen window */
     double last_period_ns;   /* kept across epochs for a stopped counter's model */
+    /* wander: snapshots of this epoch's fits, a ring, and what they showed */
+    struct usbts_est_snap snap[USBTS_EST_NSNAP];
+    int32_t snap_head, snap_count;
+    double wander;           /* bound growth per ns^2 of distance (kept across epochs) */
+    int64_t wander_at_ns;    /* when it was last raised or decayed */
     bool have_fit;
     struct usbts_est_stats stats;
 };

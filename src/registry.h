@@ -23,12 +23,24 @@
 #define USBTS_MAX_INTERFACES 1024
 #define USBTS_MAX_TRACKING 4096
 
+#define USBTS_NO_TRACKER UINT32_MAX /* a device the daemon tracks: no tracker in this process */
+
+struct usbts_page;
+
 struct usbts_device {
     USBTS_DEVICE_INFO info;
     bool is_sim;
     bool real_open;
     struct usbts_realdev real;
-    uint32_t tracker;
+    uint32_t tracker;       /* in-process tracker, or USBTS_NO_TRACKER */
+    /* served by the daemon (usbtimesyncd) */
+    bool via_daemon;
+    bool daemon_sim;        /* the daemon's simulated controller ("sim-daemon") */
+    uint32_t daemon_id;     /* its id on the connection it was registered on */
+    uint32_t daemon_epoch;  /* that connection (a new one after fork or a daemon restart) */
+    uint32_t starts;        /* tracking handles started through the daemon */
+    const struct usbts_page *page;
+    uint32_t page_dev;      /* its presence slot in the page, or UINT32_MAX */
 };
 
 struct usbts_dev_slot {
@@ -36,18 +48,21 @@ struct usbts_dev_slot {
     _Atomic uint32_t tracker;
     atomic_bool unplugged;
     struct usbts_device *dev; /* under the registry lock only */
+    const struct usbts_page *_Atomic page; /* what its queries read (never freed) */
+    _Atomic uint32_t page_dev;
 };
 
 struct usbts_if_slot {
     _Atomic uint64_t handle;
     _Atomic uint32_t dev_idx;
-    _Atomic uint32_t tracker;
 };
 
 struct usbts_tr_slot {
     _Atomic uint64_t handle;
     _Atomic uint64_t owner; /* the interface handle it was started on */
-    _Atomic uint32_t tracker;
+    _Atomic uint32_t dev_idx;
+    const struct usbts_page *_Atomic page;
+    _Atomic uint32_t page_dev;
 };
 
 extern struct usbts_dev_slot usbts_dev_slots[USBTS_MAX_DEVICES];
@@ -56,6 +71,7 @@ extern struct usbts_tr_slot usbts_tr_slots[USBTS_MAX_TRACKING];
 
 void usbts_registry_lock(void);
 void usbts_registry_unlock(void);
+bool usbts_registry_trylock(void);
 
 /* Lock-free validation: true when h is the live handle of its slot. */
 static inline bool usbts_dev_valid(HANDLE h, uint32_t *idx)
@@ -81,6 +97,20 @@ static inline bool usbts_tr_valid(HANDLE h, HANDLE owner, uint32_t *idx)
 /* Is the device still there?  Checks the flag, and for a real device asks
  * the system (not for the query path).  Registry lock held. */
 bool usbts_dev_connected_locked(uint32_t dev_idx);
+
+/* Under the registry lock: the device's tracker or the daemon, whichever
+ * serves it.  A Start (acquire) / its Stop (release); one frame read for
+ * WinUsb_GetCurrentFrameNumber; the sampler's status. */
+DWORD usbts_dev_acquire_locked(uint32_t dev_idx, bool tolerable, char *msg, size_t msglen);
+void usbts_dev_release_locked(uint32_t dev_idx);
+DWORD usbts_dev_read_now_locked(uint32_t dev_idx, int64_t *mf, int64_t *t_ns, char *msg, size_t msglen);
+
+/* The query path found a shared page aging: its daemon may have died or
+ * restarted, or this is a forked child it does not know.  Reconnects and
+ * registers again, at most every 100 ms, never waiting for the registry
+ * lock.  The only syscalls a query can make, and only on a page that is
+ * already degraded. */
+void usbts_dev_revive(void);
 
 /* Under the registry lock: a free slot index, or -1. */
 int usbts_if_slot_free(void);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "page.h"
 #include "registry.h"
 #include "tracker.h"
 
@@ -32,20 +33,28 @@ static inline DWORD usbts_snapshot_take(WINUSB_INTERFACE_HANDLE ih, HANDLE th, s
     if (!ih || !th || !usbts_if_valid(ih, &s->ii) || !usbts_tr_valid(th, ih, &s->ti))
         return ERROR_INVALID_HANDLE;
     uint32_t di = atomic_load_explicit(&usbts_if_slots[s->ii].dev_idx, memory_order_relaxed);
-    uint32_t tracker = atomic_load_explicit(&usbts_tr_slots[s->ti].tracker, memory_order_relaxed);
-    if (di >= USBTS_MAX_DEVICES || tracker >= USBTS_MAX_TRACKERS)
+    const struct usbts_page *page = atomic_load_explicit(&usbts_tr_slots[s->ti].page, memory_order_relaxed);
+    uint32_t page_dev = atomic_load_explicit(&usbts_tr_slots[s->ti].page_dev, memory_order_relaxed);
+    if (di >= USBTS_MAX_DEVICES || !page)
         return ERROR_INVALID_HANDLE;
-    const struct usbts_tracker_pub *pub = &usbts_tracker_pubs[tracker];
-    if (atomic_load_explicit(&usbts_dev_slots[di].unplugged, memory_order_relaxed) ||
-        atomic_load_explicit(&pub->gone, memory_order_relaxed))
+    if (atomic_load_explicit(&usbts_dev_slots[di].unplugged, memory_order_relaxed))
         return ERROR_DEVICE_NOT_CONNECTED;
-    usbts_tracker_read_model(pub, &s->m);
-    s->now = usbts_clock_now(&pub->clock);
-#ifdef USBTS_MODEL_DEAD_NS
+    /* The same seam as the queries: an in-process page or the daemon's. */
+    switch (usbts_page_read(page, page_dev, &s->m, &s->now)) {
+    case USBTS_PAGE_OK:
+        break;
+    case USBTS_PAGE_AGED:
+        usbts_dev_revive();
+        break;
+    case USBTS_PAGE_GONE:
+        return ERROR_DEVICE_NOT_CONNECTED;
+    default: /* a dead daemon, or a page it left mid-update */
+        usbts_dev_revive();
+        return ERROR_GEN_FAILURE;
+    }
     /* A model whose writer fell silent answers nothing (model.h). */
     if (usbts_model_dead(&s->m, s->now))
         return ERROR_GEN_FAILURE;
-#endif
     return ERROR_SUCCESS;
 }
 
@@ -55,17 +64,11 @@ static inline bool usbts_snapshot_still_valid(WINUSB_INTERFACE_HANDLE ih, HANDLE
            atomic_load_explicit(&usbts_if_slots[s->ii].handle, memory_order_acquire) == (uint64_t)(uintptr_t)ih;
 }
 
-/* The model's error bound for host time t (>= 1), asked now.  The one place
- * that knows the bound's signature: the model that ages its bound with the
- * writer's silence (USBTS_MODEL_DEAD_NS defined) takes the time of asking. */
+/* The model's error bound for host time t (>= 1), asked now (the bound ages
+ * with the writer's silence: model.h). */
 static inline int64_t usbts_snapshot_bound(const struct usbts_snapshot *s, int64_t t)
 {
-#ifdef USBTS_MODEL_DEAD_NS
     int64_t b = usbts_model_bound_ns(&s->m, t, s->now);
-#else
-    (void)s->now;
-    int64_t b = usbts_model_bound_ns(&s->m, t);
-#endif
     return b < 1 ? 1 : b;
 }
 

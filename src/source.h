@@ -3,8 +3,10 @@
  * source.h — a frame-clock source: something that can read a host
  * controller's MFINDEX register, bracketed by host-clock reads.
  *
- * One small ops table per implementation (simulated, xHCI debugfs, xHCI MMIO);
- * adding EHCI or a kernel-module source is one new file that fills this in.
+ * One small ops table per implementation (simulated, the kernel module, xHCI
+ * MMIO, xHCI debugfs); adding one is one new file that fills this in and one
+ * row in backend_linux.c's table, from which the order, USBTS_SOURCE and
+ * `usbtimesync list` all follow.
  */
 #ifndef USBTS_SOURCE_H
 #define USBTS_SOURCE_H
@@ -18,7 +20,7 @@
 struct usbts_source;
 
 struct usbts_source_ops {
-    const char *name; /* "sim", "debugfs", "mmio" */
+    const char *name; /* "sim", "kmod", "mmio", "debugfs" */
     /*
      * One bracketed read: *before_ns is taken just before the register
      * access, *after_ns just after; the register was latched somewhere in
@@ -52,10 +54,14 @@ static inline void usbts_source_destroy(struct usbts_source *s)
  * machine, a fixture tree in tests); `controller` is the host controller's
  * sysfs name (a PCI address for xHCI on PCI), already checked to be a safe
  * path component.  Errors: ERROR_ACCESS_DENIED (privilege), ERROR_NOT_SUPPORTED
- * (this source cannot work here; msg says why and the fix).
+ * (this source cannot work here; msg says why and the fix), ERROR_FILE_NOT_FOUND
+ * (this source is not installed on this machine: the automatic choice moves on
+ * without a word; msg says how to install it).
  */
 typedef DWORD (*usbts_source_open_fn)(const char *root, const char *controller, struct usbts_hostclock *clock,
                                       struct usbts_source **out, char *msg, size_t msglen);
+DWORD usbts_kmod_source_open(const char *root, const char *controller, struct usbts_hostclock *clock,
+                             struct usbts_source **out, char *msg, size_t msglen);
 DWORD usbts_debugfs_source_open(const char *root, const char *controller, struct usbts_hostclock *clock,
                                 struct usbts_source **out, char *msg, size_t msglen);
 DWORD usbts_mmio_source_open(const char *root, const char *controller, struct usbts_hostclock *clock,
@@ -65,5 +71,12 @@ DWORD usbts_mmio_source_open(const char *root, const char *controller, struct us
 #define USBTS_MFINDEX_MASK 0x3FFFu
 #define USBTS_MFINDEX_WRAP 16384 /* microframes: 2.048 s */
 #define USBTS_MICROFRAME_NS 125000
+
+/* Bits 31:14 of MFINDEX are reserved (read as zero): a read with any of them
+ * set is not a sample.  When every read for USBTS_BAD_READS_GONE_NS of host
+ * time, and at least USBTS_BAD_READS_GONE_MIN reads, was like that, the
+ * controller is gone (ERROR_DEVICE_NOT_CONNECTED). */
+#define USBTS_BAD_READS_GONE_NS 100000000
+#define USBTS_BAD_READS_GONE_MIN 16
 
 #endif

@@ -25,7 +25,6 @@
 #include "source.h"
 
 #define USBTS_MAX_TRACKERS 64
-#define USBTS_MODEL_WORDS 7
 
 /* What a query reads, lock-free. */
 struct usbts_tracker_pub {
@@ -35,14 +34,36 @@ struct usbts_tracker_pub {
     atomic_bool gone; /* the controller stopped answering (removed, unbound) */
 };
 
-extern struct usbts_tracker_pub usbts_tracker_pubs[USBTS_MAX_TRACKERS];
+struct usbts_page;
+/* The page a tracker publishes into: its slot of static memory in-process,
+ * or the daemon's mapped page file.  Never freed. */
+struct usbts_page *usbts_tracker_page(uint32_t idx);
 
 typedef DWORD (*usbts_source_factory)(const void *ctx, struct usbts_hostclock *clock, struct usbts_source **out,
                                       char *msg, size_t msglen);
 
 /* A tracker for `key` (a controller's identity) is shared: an existing one is
- * referenced again.  key NULL: a private tracker (a simulated controller). */
-DWORD usbts_tracker_get(const char *key, bool virtual_clock, uint32_t *idx);
+ * referenced again.  key NULL: a private tracker (a simulated controller).
+ * page NULL: the tracker's in-process page (reset); otherwise a page the
+ * caller prepared (the daemon's page file), whose model is left as it is. */
+DWORD usbts_tracker_get(const char *key, bool virtual_clock, struct usbts_page *page, uint32_t *idx);
+
+/* The daemon after a restart: the model an earlier writer left.  The
+ * tracker carries its generation on as long as what it measures agrees with
+ * it (old bound grown by ±1000 ppm of its age, plus the new bound); the first
+ * disagreement, or no agreement by the first capture, starts a new one. */
+void usbts_tracker_inherit(uint32_t idx, const struct usbts_model *old, int64_t old_heartbeat_ns);
+
+/* The daemon numbers generations for the whole machine (persisted, never
+ * repeated within a boot); in-process it is a counter of this process. */
+void usbts_set_generation_source(uint32_t (*next)(void));
+
+/* fork: pthread_atfork handlers (the registry lock is taken first).  The
+ * child has no sampler thread: it forgets the parent's, so that nothing ever
+ * waits for it, and starts its own at its next Start. */
+void usbts_tracker_fork_prepare(void);
+void usbts_tracker_fork_parent(void);
+void usbts_tracker_fork_child(void);
 /* Drops a reference; the last one stops sampling and frees the tracker. */
 void usbts_tracker_put(uint32_t idx);
 
@@ -76,40 +97,59 @@ DWORD usbts_tracker_advance(uint32_t idx, uint64_t ns);
 /* Virtual clock: the sampler gets no CPU until until_ns. */
 void usbts_tracker_stall(uint32_t idx, int64_t until_ns);
 
-/* Seqlock read of the published model (lock-free, no syscall). */
-static inline void usbts_tracker_read_model(const struct usbts_tracker_pub *pub, struct usbts_model *m)
+/* Seqlock read of the published model (lock-free, no syscall).  tries == 0
+ * spins until a consistent copy is read (the writer is in this process and
+ * always finishes); otherwise false after that many inconsistent passes (a
+ * writer in another process may have died inside an update). */
+static inline bool usbts_tracker_read_model_n(const struct usbts_tracker_pub *pub, struct usbts_model *m,
+                                              uint32_t tries)
 {
-    uint64_t w0, w1, w2, w3, w4, w5, w6;
+    uint64_t w[USBTS_MODEL_WORDS];
     uint32_t s1, s2;
-    do {
+    for (;;) {
         s1 = atomic_load_explicit(&pub->seq, memory_order_acquire);
         /* Acquire loads keep the second sequence read after the data (a
          * plain load on x86, and a pattern ThreadSanitizer understands,
          * unlike a standalone fence).  Written out: a loop of atomics is
          * not unrolled, and this is the query's hot path. */
-        w0 = atomic_load_explicit(&pub->model[0], memory_order_acquire);
-        w1 = atomic_load_explicit(&pub->model[1], memory_order_acquire);
-        w2 = atomic_load_explicit(&pub->model[2], memory_order_acquire);
-        w3 = atomic_load_explicit(&pub->model[3], memory_order_acquire);
-        w4 = atomic_load_explicit(&pub->model[4], memory_order_acquire);
-        w5 = atomic_load_explicit(&pub->model[5], memory_order_acquire);
-        w6 = atomic_load_explicit(&pub->model[6], memory_order_acquire);
+        w[0] = atomic_load_explicit(&pub->model[0], memory_order_acquire);
+        w[1] = atomic_load_explicit(&pub->model[1], memory_order_acquire);
+        w[2] = atomic_load_explicit(&pub->model[2], memory_order_acquire);
+        w[3] = atomic_load_explicit(&pub->model[3], memory_order_acquire);
+        w[4] = atomic_load_explicit(&pub->model[4], memory_order_acquire);
+        w[5] = atomic_load_explicit(&pub->model[5], memory_order_acquire);
+        w[6] = atomic_load_explicit(&pub->model[6], memory_order_acquire);
+        w[7] = atomic_load_explicit(&pub->model[7], memory_order_acquire);
+        w[8] = atomic_load_explicit(&pub->model[8], memory_order_acquire);
         s2 = atomic_load_explicit(&pub->seq, memory_order_relaxed);
-    } while ((s1 & 1u) || s1 != s2);
-    m->generation = (uint32_t)w0;
-    m->flags = (uint32_t)(w0 >> 32);
-    m->ref_ns = (int64_t)w1;
-    m->ref_mf = (int64_t)w2;
-    m->period_fp = w3;
-    m->rate_fp = w4;
-    m->bound0_ns = (int64_t)w5;
-    m->bound_slope_fp = w6;
+        if (!(s1 & 1u) && s1 == s2)
+            break;
+        if (tries && --tries == 0)
+            return false;
+    }
+    _Static_assert(USBTS_MODEL_WORDS == 9, "the seqlock read names every word");
+    usbts_model_unpack(w, m);
+    return true;
+}
+
+static inline void usbts_tracker_read_model(const struct usbts_tracker_pub *pub, struct usbts_model *m)
+{
+    (void)usbts_tracker_read_model_n(pub, m, 0);
+}
+
+/* A writer in another process takes well under a microsecond per update;
+ * this many passes is milliseconds of spinning. */
+#define USBTS_SHARED_READ_TRIES 100000u
+static inline bool usbts_tracker_try_read_model(const struct usbts_tracker_pub *pub, struct usbts_model *m)
+{
+    return usbts_tracker_read_model_n(pub, m, USBTS_SHARED_READ_TRIES);
 }
 
 struct usbts_tracker_status {
     char source[16];
     uint32_t users;
     bool sampling_thread;
+    uint64_t discarded_reads; /* reads with reserved bits set, never fed to the estimator */
     struct usbts_est_stats est;
 };
 void usbts_tracker_status(uint32_t idx, struct usbts_tracker_status *st);

@@ -14,6 +14,8 @@
 
 #include "lasterror.h"
 #include "model.h"
+#include "page.h"
+#include "query.h"
 #include "registry.h"
 #include "tracker.h"
 #include "unaligned.h"
@@ -21,6 +23,8 @@
 
 #define QPC_FREQUENCY 10000000 /* ticks per second: 100 ns each */
 #define QPC_TICK_NS 100
+#define ERROR_INVALID_DATA_PAGE 0xFFFF0001u /* internal: reported as ERROR_GEN_FAILURE */
+#define ERROR_DAEMON_STALE 0xFFFF0002u      /* internal: reported as ERROR_GEN_FAILURE */
 #define NS_TO_FRAME_RANGE ((int64_t)1000000 << 31) /* 2^31 frames, in ns */
 
 /* floor(a / b) for b > 0 */
@@ -92,7 +96,6 @@ BOOL WinUsb_Initialize(HANDLE device, PWINUSB_INTERFACE_HANDLE out)
     }
     struct usbts_if_slot *s = &usbts_if_slots[ii];
     atomic_store_explicit(&s->dev_idx, di, memory_order_relaxed);
-    atomic_store_explicit(&s->tracker, atomic_load(&usbts_dev_slots[di].tracker), memory_order_relaxed);
     uint64_t hv = usbts_handle_new(USBTS_HK_INTERFACE, (uint32_t)ii);
     atomic_store_explicit(&s->handle, hv, memory_order_release);
     usbts_registry_unlock();
@@ -162,9 +165,8 @@ BOOL WinUsb_StartTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_START_TRAC
         return usbts_fail(ERROR_NOT_ENOUGH_MEMORY, "too many tracking handles open at once (at most %d)",
                           USBTS_MAX_TRACKING);
     }
-    uint32_t tracker = atomic_load(&usbts_if_slots[ii].tracker);
-    char msg[512] = "";
-    DWORD err = usbts_tracker_acquire(tracker, info->IsStartupDelayTolerable != FALSE, msg, sizeof msg);
+    char msg[1024] = "";
+    DWORD err = usbts_dev_acquire_locked(di, info->IsStartupDelayTolerable != FALSE, msg, sizeof msg);
     if (err != ERROR_SUCCESS) {
         if (err == ERROR_DEVICE_NOT_CONNECTED)
             atomic_store(&usbts_dev_slots[di].unplugged, true);
@@ -173,7 +175,9 @@ BOOL WinUsb_StartTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_START_TRAC
     }
     struct usbts_tr_slot *s = &usbts_tr_slots[ti];
     atomic_store_explicit(&s->owner, (uint64_t)(uintptr_t)ih, memory_order_relaxed);
-    atomic_store_explicit(&s->tracker, tracker, memory_order_relaxed);
+    atomic_store_explicit(&s->dev_idx, di, memory_order_relaxed);
+    atomic_store_explicit(&s->page, atomic_load(&usbts_dev_slots[di].page), memory_order_relaxed);
+    atomic_store_explicit(&s->page_dev, atomic_load(&usbts_dev_slots[di].page_dev), memory_order_relaxed);
     uint64_t hv = usbts_handle_new(USBTS_HK_TRACKING, (uint32_t)ti);
     atomic_store_explicit(&s->handle, hv, memory_order_release);
     usbts_registry_unlock();
@@ -202,7 +206,6 @@ BOOL WinUsb_StopTrackingForTimeSync(WINUSB_INTERFACE_HANDLE ih, PUSB_STOP_TRACKI
 
 struct query {
     uint32_t ii, ti;
-    const struct usbts_tracker_pub *pub;
     struct usbts_model m;
     int64_t now;
 };
@@ -214,15 +217,31 @@ static inline DWORD query_begin(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct qu
     if (!usbts_if_valid(ih, &q->ii) || !usbts_tr_valid(th, ih, &q->ti))
         return ERROR_INVALID_HANDLE;
     uint32_t di = atomic_load_explicit(&usbts_if_slots[q->ii].dev_idx, memory_order_relaxed);
-    uint32_t tracker = atomic_load_explicit(&usbts_tr_slots[q->ti].tracker, memory_order_relaxed);
-    if (di >= USBTS_MAX_DEVICES || tracker >= USBTS_MAX_TRACKERS)
+    const struct usbts_page *page = atomic_load_explicit(&usbts_tr_slots[q->ti].page, memory_order_relaxed);
+    uint32_t page_dev = atomic_load_explicit(&usbts_tr_slots[q->ti].page_dev, memory_order_relaxed);
+    if (di >= USBTS_MAX_DEVICES || !page)
         return ERROR_INVALID_HANDLE; /* a slot recycled under us; re-validation would fail anyway */
-    q->pub = &usbts_tracker_pubs[tracker];
-    if (atomic_load_explicit(&usbts_dev_slots[di].unplugged, memory_order_relaxed) ||
-        atomic_load_explicit(&q->pub->gone, memory_order_relaxed))
+    if (atomic_load_explicit(&usbts_dev_slots[di].unplugged, memory_order_relaxed))
         return ERROR_DEVICE_NOT_CONNECTED;
-    usbts_tracker_read_model(q->pub, &q->m);
-    q->now = usbts_clock_now(&q->pub->clock);
+    /* The one seam: an in-process page or the daemon's, read the same way. */
+    switch (usbts_page_read(page, page_dev, &q->m, &q->now)) {
+    case USBTS_PAGE_OK:
+        break;
+    case USBTS_PAGE_AGED:
+        usbts_dev_revive(); /* the daemon may be back, or may not know this process (fork) */
+        break;
+    case USBTS_PAGE_GONE:
+        return ERROR_DEVICE_NOT_CONNECTED;
+    case USBTS_PAGE_STALE:
+        usbts_dev_revive();
+        return ERROR_DAEMON_STALE;
+    case USBTS_PAGE_NOMODEL:
+    default:
+        usbts_dev_revive();
+        return ERROR_INVALID_DATA_PAGE;
+    }
+    if (usbts_model_dead(&q->m, q->now))
+        return ERROR_GEN_FAILURE; /* the writer has been silent too long to answer (model.h) */
     return ERROR_SUCCESS;
 }
 
@@ -234,10 +253,24 @@ static inline bool query_still_valid(WINUSB_INTERFACE_HANDLE ih, HANDLE th, cons
            atomic_load_explicit(&usbts_if_slots[q->ii].handle, memory_order_acquire) == (uint64_t)(uintptr_t)ih;
 }
 
-static BOOL query_error(DWORD err)
+static BOOL query_error(DWORD err, const struct query *q)
 {
     if (err == ERROR_DEVICE_NOT_CONNECTED)
         return usbts_fail_msg(err, not_connected);
+    if (err == ERROR_GEN_FAILURE)
+        return usbts_fail(err,
+                          "the frame-clock model was last updated %.1f s ago (more than %d s): its sampler is not "
+                          "running (starved of CPU, or the process or daemon that tracks the controller is stuck); "
+                          "no answer is honest until it reads the controller again",
+                          (double)(q->now - q->m.heartbeat_ns) / 1e9, (int)(USBTS_MODEL_DEAD_NS / 1000000000));
+    if (err == ERROR_DAEMON_STALE)
+        return usbts_fail_msg(ERROR_GEN_FAILURE,
+                              "the daemon usbtimesyncd has not updated this controller's model for over 2 s (stopped "
+                              "or killed?): its bound can no longer be trusted; restart it (systemctl restart "
+                              "usbtimesyncd)");
+    if (err == ERROR_INVALID_DATA_PAGE)
+        return usbts_fail_msg(ERROR_GEN_FAILURE, "the daemon usbtimesyncd's page holds no usable model (it died "
+                                                 "inside an update, or has not sampled yet); restart it");
     return usbts_fail_msg(ERROR_INVALID_HANDLE, "InterfaceHandle or TimeTrackingHandle is not live (stopped, freed, "
                                                 "or from another interface)");
 }
@@ -259,15 +292,15 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     ULONG in_frame = info->InputFrameNumber, in_uf = info->InputMicroFrameNumber;
     if (in_uf > 7) {
         return usbts_fail(ERROR_INVALID_PARAMETER, "InputMicroFrameNumber %u out of range: a frame has microframes 0..7",
                           (unsigned)in_uf);
     }
 
-    int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
-    int64_t t_cur = usbts_model_start_ns(&q.m, mf_now);
+    int64_t t_cur;
+    int64_t mf_now = usbts_model_locate(&q.m, q.now, &t_cur);
     /* The bound grows with distance from the model's reference, so the value
      * farther from it has the larger one: evaluate it once, there. */
     int64_t t_far = t_cur;
@@ -279,7 +312,7 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
             t_far = t_in;
         qpc_in = ns_to_qpc(t_in);
     }
-    int64_t bound = usbts_model_bound_ns(&q.m, t_far);
+    int64_t bound = usbts_model_bound_ns(&q.m, t_far, q.now);
     /* Rounding to a 100 ns tick adds up to 50 ns; report whole µs, at least 1. */
     int64_t acc_us = (int64_t)(((uint64_t)bound + QPC_TICK_NS / 2 + 999) / 1000);
     if (acc_us < 1)
@@ -288,7 +321,7 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
         acc_us = 0xFFFFFFFFll;
 
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     uint32_t usb_frame = (uint32_t)(mf_now >> 3);
     info->QueryPerformanceCounterAtInputFrameOrMicroFrame.QuadPart = qpc_in;
     info->QueryPerformanceCounterFrequency.QuadPart = QPC_FREQUENCY;
@@ -301,28 +334,56 @@ BOOL WinUsb_GetCurrentFrameNumberAndQpc(WINUSB_INTERFACE_HANDLE ih,
     return TRUE;
 }
 
+BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const ULONG *frames, const ULONG *microframes,
+                        const struct usbts_clock_shift *shift, int64_t *start_ns, int64_t *bound_ns, int64_t *mf_out,
+                        uint32_t *generation)
+{
+    struct query q;
+    DWORD err = query_begin(ih, th, &q);
+    if (err != ERROR_SUCCESS)
+        return query_error(err, &q);
+    for (size_t i = 0; microframes && i < n; i++)
+        if (microframes[i] > 7)
+            return n == 1 ? usbts_fail(ERROR_INVALID_PARAMETER,
+                                       "MicroFrameNumber %u out of range: a frame has microframes 0..7",
+                                       (unsigned)microframes[i])
+                          : usbts_fail(ERROR_INVALID_PARAMETER,
+                                       "MicroFrameNumbers[%zu] = %u out of range: a frame has microframes 0..7", i,
+                                       (unsigned)microframes[i]);
+    int64_t mf_now = usbts_model_mf_at(&q.m, q.now);
+    int64_t add = shift ? shift->offset_ns : 0, widen = shift ? shift->uncertainty_ns : 0;
+    /* Every element is evaluated in the one model snapshot read above: one
+     * generation for the whole array. */
+    for (size_t i = 0; i < n; i++) {
+        int64_t mf = nearest_mf(mf_now, frames[i], microframes ? microframes[i] : 0);
+        int64_t t = usbts_model_start_ns(&q.m, mf);
+        int64_t bound = usbts_model_bound_ns(&q.m, t, q.now);
+        start_ns[i] = t + add;
+        if (bound_ns)
+            bound_ns[i] = (bound < 1 ? 1 : bound) + widen;
+        if (mf_out)
+            mf_out[i] = mf;
+    }
+    if (!query_still_valid(ih, th, &q))
+        return query_error(ERROR_INVALID_HANDLE, &q);
+    *generation = q.m.generation;
+    return TRUE;
+}
+
 BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe, USBTS_FRAME_TIME *out)
 {
     if (!ih || !out)
         return usbts_fail(ERROR_INVALID_HANDLE, "InterfaceHandle or Out is NULL");
-    struct query q;
-    DWORD err = query_begin(ih, th, &q);
-    if (err != ERROR_SUCCESS)
-        return query_error(err);
-    if (microframe > 7)
-        return usbts_fail(ERROR_INVALID_PARAMETER, "MicroFrameNumber %u out of range: a frame has microframes 0..7",
-                          (unsigned)microframe);
-    int64_t mf = nearest_mf(usbts_model_mf_at(&q.m, q.now), frame, microframe);
-    int64_t t = usbts_model_start_ns(&q.m, mf);
-    int64_t bound = usbts_model_bound_ns(&q.m, t);
-    if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+    int64_t t, bound, mf;
+    uint32_t gen;
+    if (!usbts_query_frames(ih, th, 1, &frame, &microframe, NULL, &t, &bound, &mf, &gen))
+        return FALSE;
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
     out->StartNs = t;
     out->OffsetNs = 0;
-    out->BoundNs = bound < 1 ? 1 : bound;
-    out->GenerationId = q.m.generation;
+    out->BoundNs = bound;
+    out->GenerationId = gen;
     return TRUE;
 }
 
@@ -333,7 +394,7 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     struct query q;
     DWORD err = query_begin(ih, th, &q);
     if (err != ERROR_SUCCESS)
-        return query_error(err);
+        return query_error(err, &q);
     /* A 32-bit frame number names an instant only within 2^31 frames of now;
      * farther off the answer would mean nothing (and its arithmetic would
      * overflow). */
@@ -341,11 +402,11 @@ BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS
     if (dist > NS_TO_FRAME_RANGE || dist < -NS_TO_FRAME_RANGE)
         return usbts_fail(ERROR_INVALID_PARAMETER,
                           "Ns lies more than 2^31 ms (24.8 days) from now: no 32-bit frame number names it");
-    int64_t mf = usbts_model_mf_at(&q.m, ns);
-    int64_t t = usbts_model_start_ns(&q.m, mf);
-    int64_t bound = usbts_model_bound_ns(&q.m, ns);
+    int64_t t;
+    int64_t mf = usbts_model_locate(&q.m, ns, &t);
+    int64_t bound = usbts_model_bound_ns(&q.m, ns, q.now);
     if (!query_still_valid(ih, th, &q))
-        return query_error(ERROR_INVALID_HANDLE);
+        return query_error(ERROR_INVALID_HANDLE, &q);
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
     out->StartNs = t;
@@ -365,10 +426,9 @@ BOOL WinUsb_GetCurrentFrameNumber(WINUSB_INTERFACE_HANDLE ih, PULONG frame, LARG
     uint32_t di;
     if (!lock_interface(ih, true, &ii, &di))
         return FALSE;
-    uint32_t tracker = atomic_load(&usbts_if_slots[ii].tracker);
     int64_t mf, t;
     char msg[512] = "";
-    DWORD err = usbts_tracker_read_now(tracker, &mf, &t, msg, sizeof msg);
+    DWORD err = usbts_dev_read_now_locked(di, &mf, &t, msg, sizeof msg);
     usbts_registry_unlock();
     if (err != ERROR_SUCCESS)
         return usbts_fail_msg(err, msg);

@@ -134,7 +134,7 @@ static struct acc measure(struct usbts_est *e, struct gen *g, double span)
         a.miscounted += offset != a.offset;
         double t_true = time_of(g, truth_k);
         double ae = fabs(t - t_true);
-        a.outside += ae > (double)usbts_model_bound_ns(&m, (int64_t)t);
+        a.outside += ae > (double)usbts_model_bound_ns(&m, (int64_t)t, (int64_t)g->now);
         err[a.n++] = ae;
         if (ae > a.worst)
             a.worst = ae;
@@ -401,7 +401,7 @@ static void test_single_reads_only(void)
     /* honest: covers the whole microframe the read could be in */
     int64_t mf = usbts_model_mf_at(&m, r.after_ns);
     double t_true = time_of(&g, floor(count_at(&g, (double)r.after_ns)));
-    CHECK(fabs((double)usbts_model_start_ns(&m, mf) - t_true) <= (double)usbts_model_bound_ns(&m, r.after_ns));
+    CHECK(fabs((double)usbts_model_start_ns(&m, mf) - t_true) <= (double)usbts_model_bound_ns(&m, r.after_ns, r.after_ns));
     CHECK(m.bound0_ns >= 62500);
     int64_t ext;
     CHECK(usbts_est_extend(&e, &r, &ext) && (ext & 0x3FFF) == r.mfindex);
@@ -419,7 +419,7 @@ static void test_single_reads_only(void)
     CHECK_MSG(e.epoch > epoch, "the reset went unseen: epoch %u, count %lld", e.epoch, (long long)m.ref_mf);
     mf = usbts_model_mf_at(&m, r.after_ns);
     t_true = time_of(&g, floor(count_at(&g, (double)r.after_ns)));
-    CHECK(fabs((double)usbts_model_start_ns(&m, mf) - t_true) <= (double)usbts_model_bound_ns(&m, r.after_ns));
+    CHECK(fabs((double)usbts_model_start_ns(&m, mf) - t_true) <= (double)usbts_model_bound_ns(&m, r.after_ns, r.after_ns));
 }
 
 int main(void)

@@ -296,7 +296,19 @@ static void test_sources(void)
     setenv("USBTS_SOURCE", "auto", 1);
     check_start("1:3", ERROR_SUCCESS, "mmio", NULL);
     setenv("USBTS_SOURCE", "pio", 1);
-    check_start("1:2", ERROR_INVALID_PARAMETER, NULL, "mmio or debugfs");
+    check_start("1:2", ERROR_INVALID_PARAMETER, NULL, "kmod, mmio or debugfs");
+    /* The kernel module is not loaded in the tree: the automatic choice went
+     * past it without a word (above); forced, it names how to install it. */
+    setenv("USBTS_SOURCE", "kmod", 1);
+    check_start("1:2", ERROR_NOT_SUPPORTED, NULL, "DKMS");
+    /* A node that is not the module's (a plain file answers no ioctl). */
+    put_file("/dev/usbts_mfindex", "");
+    check_start("1:2", ERROR_NOT_SUPPORTED, NULL, "does not speak usbts_mfindex");
+    unsetenv("USBTS_SOURCE");
+    check_start("1:2", ERROR_SUCCESS, "mmio", NULL);
+    char node[PATH_MAX];
+    snprintf(node, sizeof node, "%s/dev/usbts_mfindex", tmp);
+    CHECK(unlink(node) == 0);
 
     /* A BAR that is not xHCI registers, or a file shorter than the BAR. */
     setenv("USBTS_SOURCE", "mmio", 1);
@@ -564,8 +576,13 @@ static void test_hygiene(void)
 }
 
 /* Listing: controllers with their usable sources, devices with speed. */
+enum { KMOD, MMIO, DEBUGFS };
 static void test_list(void)
 {
+    /* The sources' names and order come from the backend's one table. */
+    CHECK_EQ(usbts_backend_source_count(), 3);
+    CHECK(!strcmp(usbts_backend_source_name(KMOD), "kmod") && !strcmp(usbts_backend_source_name(MMIO), "mmio") &&
+          !strcmp(usbts_backend_source_name(DEBUGFS), "debugfs") && !usbts_backend_source_name(3));
     use_tree("xhci");
     put_bar0("0000:00:04.0", 0x1000, 0x1a2b, 0x4000);
     struct usbts_controller_info ctl[4];
@@ -575,14 +592,18 @@ static void test_list(void)
     CHECK_EQ(nctl, 2); /* one controller, a row per root hub (USB 2 and USB 3) */
     CHECK_EQ(ndev, 6); /* two root hubs and four devices; interfaces are not devices */
     for (int i = 0; i < nctl && i < 4; i++)
-        CHECK(strcmp(ctl[i].pci, "0000:00:04.0") == 0 && strcmp(ctl[i].driver, "xhci_hcd") == 0 && ctl[i].mmio_ok &&
-              ctl[i].debugfs_ok && (ctl[i].bus == 1 || ctl[i].bus == 2));
+        CHECK(strcmp(ctl[i].pci, "0000:00:04.0") == 0 && strcmp(ctl[i].driver, "xhci_hcd") == 0 &&
+              !ctl[i].source_ok[KMOD] && ctl[i].source_ok[MMIO] && ctl[i].source_ok[DEBUGFS] &&
+              (ctl[i].bus == 1 || ctl[i].bus == 2));
+    /* The module is not installed in the tree: list says how to install it. */
+    CHECK_MSG(strstr(ctl[0].why, "kmod: ") && strstr(ctl[0].why, "DKMS"), "why: %s", ctl[0].why);
     use_tree("ehci");
     CHECK(usbts_backend_list(ctl, 4, &nctl, dev, 8, &ndev) == 0);
-    CHECK(nctl == 1 && !ctl[0].mmio_ok && !ctl[0].debugfs_ok && strstr(ctl[0].why, "ehci-pci"));
+    CHECK(nctl == 1 && !ctl[0].source_ok[KMOD] && !ctl[0].source_ok[MMIO] && !ctl[0].source_ok[DEBUGFS] &&
+          strstr(ctl[0].why, "ehci-pci"));
     use_tree("no-debugfs");
     CHECK(usbts_backend_list(ctl, 4, &nctl, dev, 8, &ndev) == 0);
-    CHECK(nctl == 1 && !ctl[0].mmio_ok && !ctl[0].debugfs_ok && strstr(ctl[0].why, "mount -t debugfs"));
+    CHECK(nctl == 1 && !ctl[0].source_ok[MMIO] && !ctl[0].source_ok[DEBUGFS] && strstr(ctl[0].why, "mount -t debugfs"));
     usbts_backend_set_root("/nonexistent-root");
     CHECK(usbts_backend_list(ctl, 4, &nctl, dev, 8, &ndev) == 0 && nctl == 0 && ndev == 0);
 }

@@ -24,6 +24,19 @@ int cmd_track(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+/* What the daemon's page for a controller says (cmd_status.c); false with
+ * why when there is none or it is refused. */
+struct cli_page_summary {
+    bool found, live, pid_alive, stopped;
+    char source[16];
+    unsigned pid, generation, devices;
+    double age_s, ppm, bound_us;
+    const char *state;
+    char why[512];
+};
+bool cli_daemon_page(const char *controller, struct cli_page_summary *out);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
@@ -42,6 +55,13 @@ const char *cli_value(int argc, char **argv, int *i);
 /* A one-line progress indicator on stderr, only when stderr is a terminal. */
 void cli_progress(const char *what, double fraction);
 void cli_progress_done(void);
+
+/* --clock: "monotonic", "realtime", "tai", "boottime" to a USBTS_CLOCK_* and back. */
+#define CLI_CLOCK_CHOICES "monotonic|realtime|tai|boottime"
+bool cli_parse_clock(const char *s, ULONG *clock);
+const char *cli_clock_name(ULONG clock);
+/* A REALTIME or TAI instant as an ISO 8601 date with ns; "" for other clocks. */
+void cli_clock_calendar(ULONG clock, long long ns, char *buf, size_t len);
 
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);

@@ -44,9 +44,18 @@ int cmd_list(int argc, char **argv)
             cli_json_string(stdout, ctl[i].pci);
             printf(", \"driver\": ");
             cli_json_string(stdout, ctl[i].driver);
-            printf(", \"bus\": %d, \"mmio\": %s, \"debugfs\": %s, \"why\": ", ctl[i].bus,
-                   ctl[i].mmio_ok ? "true" : "false", ctl[i].debugfs_ok ? "true" : "false");
+            printf(", \"bus\": %d", ctl[i].bus);
+            for (int k = 0; k < usbts_backend_source_count(); k++)
+                printf(", \"%s\": %s", usbts_backend_source_name(k), ctl[i].source_ok[k] ? "true" : "false");
+            printf(", \"why\": ");
             cli_json_string(stdout, ctl[i].why);
+            struct cli_page_summary s;
+            if (cli_daemon_page(ctl[i].pci, &s))
+                printf(", \"daemon\": {\"pid\": %u, \"running\": %s, \"live\": %s, \"age_s\": %.3f, "
+                       "\"generation\": %u}",
+                       s.pid, s.pid_alive ? "true" : "false", s.live ? "true" : "false", s.age_s, s.generation);
+            else
+                printf(", \"daemon\": null");
             printf("}\n");
         }
         for (int i = 0; i < ndev; i++) {
@@ -65,10 +74,21 @@ int cmd_list(int argc, char **argv)
     printf("host controllers:\n");
     if (nctl == 0)
         printf("  none found (no USB host controller on this machine); the simulator 'sim' is always available\n");
-    for (int i = 0; i < nctl; i++)
-        printf("  %-14s bus %-3d %-10s sources: mmio %s, debugfs %s%s%s\n", ctl[i].pci, ctl[i].bus, ctl[i].driver,
-               ctl[i].mmio_ok ? "yes" : "no", ctl[i].debugfs_ok ? "yes" : "no", ctl[i].why[0] ? " - " : "",
-               ctl[i].why);
+    for (int i = 0; i < nctl; i++) {
+        printf("  %-14s bus %-3d %-10s sources:", ctl[i].pci, ctl[i].bus, ctl[i].driver);
+        for (int k = 0; k < usbts_backend_source_count(); k++)
+            printf("%s %s %s", k ? "," : "", usbts_backend_source_name(k), ctl[i].source_ok[k] ? "yes" : "no");
+        printf("%s%s\n", ctl[i].why[0] ? " - " : "", ctl[i].why);
+        if (i > 0 && !strcmp(ctl[i].pci, ctl[i - 1].pci))
+            continue; /* one controller, two root hubs: its daemon line once */
+        struct cli_page_summary s;
+        if (cli_daemon_page(ctl[i].pci, &s))
+            printf("  %-14s daemon: %s by pid %u (%s), page %.1f s old, generation %u\n", "",
+                   s.live && s.pid_alive ? "served" : "was served", s.pid, s.pid_alive ? "running" : "gone",
+                   s.age_s, s.generation);
+        else
+            printf("  %-14s daemon: not served (see 'usbtimesync status')\n", "");
+    }
     printf("USB devices:\n");
     if (ndev == 0)
         printf("  none found\n");

@@ -19,7 +19,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s query SPEC FRAME [MICROFRAME] [--json]\n"
+            "usage: %s query SPEC FRAME [MICROFRAME] [--clock CLOCK] [--json]\n"
             "\n"
             "Tracks the device's controller for a quarter second, then answers: the QPC (100 ns ticks)\n"
             "and the CLOCK_MONOTONIC nanoseconds at which that microframe started, with the\n"
@@ -28,7 +28,13 @@ static void usage(FILE *f)
             "\n"
             "Exit status 1, with the reason, when the tracker cannot answer: the frame would have\n"
             "started before the host clock's origin (a negative host time), or so far from now\n"
-            "that the error bound reaches a whole frame (1 ms).\n",
+            "that the error bound reaches a whole frame (1 ms).\n"
+            "\n"
+            "  --clock CLOCK   also give the start on another host timeline: " CLI_CLOCK_CHOICES "\n"
+            "                  (default monotonic).  realtime and tai are the timelines ptp4l/phc2sys\n"
+            "                  or chrony keep in step across machines; the bound then includes the\n"
+            "                  conversion's uncertainty, not the PTP or NTP servo's own error.\n"
+            "  --json          one JSON object; \"clock\" names the timeline of clock_start_ns\n",
             cli_prog);
 }
 
@@ -39,7 +45,7 @@ static long long ns_to_qpc(long long ns)
 }
 
 static int answer(HANDLE dev, WINUSB_INTERFACE_HANDLE ih, HANDLE th, bool now, unsigned long long frame,
-                  unsigned long long uf, bool json)
+                  unsigned long long uf, ULONG clock, bool json)
 {
     /* A quarter second of tracking fits the rate, so frames far from now get
      * a tight bound too. */
@@ -78,6 +84,10 @@ static int answer(HANDLE dev, WINUSB_INTERFACE_HANDLE ih, HANDLE th, bool now, u
                 (double)ft.BoundNs / 1e6, (unsigned)q.CurrentUSBFrameNumber);
         return EXIT_RUNTIME;
     }
+    /* The same frame on the timeline asked for, its conversion measured now. */
+    USBTS_FRAME_TIME ct;
+    if (!usbts_frame_to_clock_ns(ih, th, clock, (ULONG)frame, (ULONG)uf, &ct))
+        return cli_library_error("query", "usbts_frame_to_clock_ns");
     /* As PredictedAccuracyInMicroSeconds: whole µs, the tick's rounding
      * included, at least 1. */
     long long acc_us = (ft.BoundNs + 50 + 999) / 1000;
@@ -85,14 +95,23 @@ static int answer(HANDLE dev, WINUSB_INTERFACE_HANDLE ih, HANDLE th, bool now, u
         acc_us = 1;
     if (json) {
         printf("{\"usb_frame\": %llu, \"microframe\": %llu, \"qpc\": %lld, \"start_ns\": %lld, \"bound_ns\": %lld, "
-               "\"accuracy_us\": %lld, \"generation\": %u, \"current_usb_frame\": %u}\n",
+               "\"accuracy_us\": %lld, \"generation\": %u, \"current_usb_frame\": %u, \"clock\": \"%s\", "
+               "\"clock_start_ns\": %lld, \"clock_bound_ns\": %lld}\n",
                frame, uf, ns_to_qpc(ft.StartNs), (long long)ft.StartNs, (long long)ft.BoundNs, acc_us,
-               (unsigned)ft.GenerationId, (unsigned)q.CurrentUSBFrameNumber);
+               (unsigned)ft.GenerationId, (unsigned)q.CurrentUSBFrameNumber, cli_clock_name(clock),
+               (long long)ct.StartNs, (long long)ct.BoundNs);
     } else {
         printf("frame %llu microframe %llu started at QPC %lld (CLOCK_MONOTONIC %lld ns) +/- %lld us\n"
                "  bound %lld ns, generation %u, current frame %u\n",
                frame, uf, ns_to_qpc(ft.StartNs), (long long)ft.StartNs, acc_us, (long long)ft.BoundNs,
                (unsigned)ft.GenerationId, (unsigned)q.CurrentUSBFrameNumber);
+        if (clock != USBTS_CLOCK_MONOTONIC) {
+            char cal[64];
+            cli_clock_calendar(clock, ct.StartNs, cal, sizeof cal);
+            printf("  on CLOCK_%s: %lld ns%s%s%s +/- %lld ns (conversion measured now)\n",
+                   clock == USBTS_CLOCK_REALTIME ? "REALTIME" : clock == USBTS_CLOCK_TAI ? "TAI" : "BOOTTIME",
+                   (long long)ct.StartNs, cal[0] ? " (" : "", cal, cal[0] ? ")" : "", (long long)ct.BoundNs);
+        }
     }
     return 0;
 }
@@ -102,12 +121,17 @@ int cmd_query(int argc, char **argv)
     const char *pos[3];
     int npos = 0;
     bool json = false;
+    ULONG clock = USBTS_CLOCK_MONOTONIC;
     for (int i = 0; i < argc; i++) {
+        const char *v;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--clock")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_clock(v, &clock))
+                return cli_usage_error("query", usage, "--clock needs one of " CLI_CLOCK_CHOICES);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return cli_usage_error("query", usage, "unknown option '%s'", argv[i]);
         } else if (npos == 3) {
@@ -137,7 +161,7 @@ int cmd_query(int argc, char **argv)
         if (!WinUsb_StartTrackingForTimeSync(ih, &s)) {
             rc = cli_library_error("query", "WinUsb_StartTrackingForTimeSync");
         } else {
-            rc = answer(dev, ih, s.TimeTrackingHandle, now, frame, uf, json);
+            rc = answer(dev, ih, s.TimeTrackingHandle, now, frame, uf, clock, json);
             USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {s.TimeTrackingHandle};
             WinUsb_StopTrackingForTimeSync(ih, &p);
         }

@@ -10,10 +10,15 @@
 #include "cli.h"
 #include "svg.h"
 
+#define SUBSAMPLES 20      /* queries per printed line, for the plot */
+#define MAX_SAMPLES 200000 /* fewer per line on very long runs */
+#define MAX_EVENTS 8
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s track [SPEC] [--duration S] [--interval MS] [--json] [--svg FILE]\n"
+            "usage: %s track [SPEC] [--duration S] [--interval MS] [--clock CLOCK] [--json]\n"
+            "          [--svg FILE] [--sim-event S:EVENT]\n"
             "\n"
             "Starts time tracking on the device's controller and prints, every interval: elapsed\n"
             "seconds, generation, USB frame, microframe, the QPC (100 ns ticks) at the start of\n"
@@ -24,56 +29,111 @@ static void usage(FILE *f)
             "  --duration S    how long to track, in seconds (default 5); the last line comes\n"
             "                  at S even when S is not a whole number of intervals\n"
             "  --interval MS   time between lines, in milliseconds (default 500)\n"
-            "  --json          one JSON object per line instead of a table\n"
-            "  --svg FILE      also plot the run: error and bound over time (simulated\n"
-            "                  controller), or bound and frame-clock rate (real one); FILE is\n"
-            "                  checked before tracking starts (not writable: exit status 1)\n"
+            "  --clock CLOCK   also give each start time on " CLI_CLOCK_CHOICES "\n"
+            "                  (default monotonic); the conversion is measured at each query\n"
+            "  --json          one JSON object per line instead of a table; \"clock\" names the\n"
+            "                  timeline of clock_start_ns\n"
+            "  --svg FILE      also plot the run: the nanosecond bound (and on a simulated\n"
+            "                  controller the true error) of every query, including the %d\n"
+            "                  made between two printed lines, so a step, a stall or a new\n"
+            "                  generation shows where it happened; a log axis when the values\n"
+            "                  span decades; on a real controller also the frame-clock rate.\n"
+            "                  FILE is checked before tracking starts (not writable: exit 1)\n"
+            "  --sim-event S:EVENT\n"
+            "                  simulated controller: inject EVENT (reset, halt_ms=N, stall_ms=N)\n"
+            "                  S seconds after the start; up to %d of them\n"
             "\n"
             "SIGINT (Ctrl-C) or SIGTERM ends tracking early: the lines so far and the plot of\n"
             "them are written whole, and the exit status is 0.\n",
-            cli_prog);
+            cli_prog, SUBSAMPLES - 1, MAX_EVENTS);
 }
 
 struct row {
     double t_s, err_us, acc_us, rate_ppm;
 };
 
-static bool plot(FILE *f, const char *spec, const struct row *rows, int n, bool sim)
+/* One query, printed or not: what the plot draws. */
+struct sample {
+    double t_s, err_ns, bound_ns;
+    unsigned generation;
+    bool printed;
+};
+
+struct event {
+    double at_s;
+    const char *what;
+    bool done;
+};
+
+/* The plot: every query's nanosecond bound (and true error on a simulator)
+ * against time, the printed lines picked out, a line where each new
+ * generation began. */
+static bool plot(FILE *f, const char *spec, const struct sample *sm, int ns, const struct row *rows, int nr, bool sim)
 {
     if (!f)
         return false;
-    double *t = malloc(sizeof(double) * (size_t)(n + 1)), *a = malloc(sizeof(double) * (size_t)(n + 1)),
-           *b = malloc(sizeof(double) * (size_t)(n + 1));
-    if (!t || !a || !b) {
-        free(t);
-        free(a);
-        free(b);
-        return false;
+    size_t cap = (size_t)(ns > nr ? ns : nr) + 1;
+    double *t = malloc(sizeof(double) * cap), *err = malloc(sizeof(double) * cap), *bd = malloc(sizeof(double) * cap),
+           *pt = malloc(sizeof(double) * cap), *pb = malloc(sizeof(double) * cap),
+           *rt = malloc(sizeof(double) * cap), *rr = malloc(sizeof(double) * cap);
+    struct svg_vline *gl = malloc(sizeof(struct svg_vline) * cap);
+    char(*glabel)[32] = malloc(32 * cap);
+    bool ok = false;
+    if (!t || !err || !bd || !pt || !pb || !rt || !rr || !gl || !glabel)
+        goto out;
+    int np = 0, ng = 0;
+    for (int i = 0; i < ns; i++) {
+        t[i] = sm[i].t_s;
+        err[i] = fabs(sm[i].err_ns);
+        bd[i] = sm[i].bound_ns;
+        if (sm[i].printed) {
+            pt[np] = sm[i].t_s;
+            pb[np++] = sm[i].bound_ns;
+        }
+        if (i > 0 && sm[i].generation != sm[i - 1].generation) {
+            snprintf(glabel[ng], sizeof glabel[ng], "generation %u", sm[i].generation);
+            gl[ng].x = sm[i].t_s;
+            gl[ng].label = glabel[ng];
+            ng++;
+        }
     }
-    for (int i = 0; i < n; i++) {
-        t[i] = rows[i].t_s;
-        a[i] = sim ? fabs(rows[i].err_us) : rows[i].acc_us;
-        b[i] = sim ? rows[i].acc_us : rows[i].rate_ppm;
+    for (int i = 0; i < nr; i++) {
+        rt[i] = rows[i].t_s;
+        rr[i] = rows[i].rate_ppm;
     }
     char title[200];
     snprintf(title, sizeof title, "usbtimesync track %.150s", spec);
-    bool ok;
     if (sim) {
-        struct svg_series s[2] = {{"|true error| (us)", "#d62728", t, a, n, false, true},
-                                  {"predicted bound (us)", "#1f77b4", t, b, n, true, false}};
-        struct svg_panel p = {title, "time since start (s)", "microseconds", s, 2, false, NULL, 0};
-        ok = svg_write(f, title, &p, 1);
+        struct svg_series s[3] = {{"|true error| (ns)", "#d62728", t, err, ns, false, false},
+                                  {"bound (ns)", "#1f77b4", t, bd, ns, true, false},
+                                  {"printed lines (bound, ns)", "#1f77b4", pt, pb, np, false, true}};
+        bool logy = svg_spans_decades(s, 3);
+        struct svg_panel p = {title, "time since start (s)", logy ? "nanoseconds (log)" : "nanoseconds", s, 3, logy,
+                              NULL, 0};
+        struct svg_panel_extra ex = {gl, ng, 1u << 2};
+        ok = svg_write_ex(f, title, &p, &ex, 1);
     } else {
-        struct svg_series s1[1] = {{"predicted bound (us)", "#1f77b4", t, a, n, false, true}};
-        struct svg_series s2[1] = {{"frame-clock rate (ppm)", "#2ca02c", t, b, n, false, true}};
-        struct svg_panel p[2] = {{title, "time since start (s)", "bound (microseconds)", s1, 1, false, NULL, 0},
+        struct svg_series s1[2] = {{"bound (ns)", "#1f77b4", t, bd, ns, false, false},
+                                   {"printed lines (bound, ns)", "#1f77b4", pt, pb, np, false, true}};
+        struct svg_series s2[1] = {{"frame-clock rate (ppm)", "#2ca02c", rt, rr, nr, false, true}};
+        bool logy = svg_spans_decades(s1, 2);
+        struct svg_panel p[2] = {{title, "time since start (s)", logy ? "bound (ns, log)" : "bound (ns)", s1, 2, logy,
+                                  NULL, 0},
                                  {"frame-clock rate against CLOCK_MONOTONIC", "time since start (s)",
                                   "rate error (ppm)", s2, 1, false, NULL, 0}};
-        ok = svg_write(f, title, p, 2);
+        struct svg_panel_extra ex[2] = {{gl, ng, 1u << 1}, {gl, ng, 0}};
+        ok = svg_write_ex(f, title, p, ex, 2);
     }
+out:
     free(t);
-    free(a);
-    free(b);
+    free(err);
+    free(bd);
+    free(pt);
+    free(pb);
+    free(rt);
+    free(rr);
+    free(gl);
+    free(glabel);
     return ok;
 }
 
@@ -82,6 +142,9 @@ int cmd_track(int argc, char **argv)
     const char *spec = "sim", *svg = NULL;
     double duration = 5, interval_ms = 500;
     bool have_spec = false, json = false;
+    ULONG clock = USBTS_CLOCK_MONOTONIC;
+    struct event events[MAX_EVENTS];
+    int nevents = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -89,6 +152,21 @@ int cmd_track(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--clock")) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_clock(v, &clock))
+                return cli_usage_error("track", usage, "--clock needs one of " CLI_CLOCK_CHOICES);
+        } else if (!strcmp(a, "--sim-event")) {
+            const char *colon;
+            if (!(v = cli_value(argc, argv, &i)) || !(colon = strchr(v, ':')) || colon == v || !colon[1])
+                return cli_usage_error("track", usage, "--sim-event needs S:EVENT, e.g. 2.5:reset");
+            if (nevents == MAX_EVENTS)
+                return cli_usage_error("track", usage, "--sim-event: at most %d events", MAX_EVENTS);
+            char secs[32];
+            snprintf(secs, sizeof secs, "%.*s", (int)(colon - v < 31 ? colon - v : 31), v);
+            if (!cli_parse_double(secs, 0, 86400, &events[nevents].at_s))
+                return cli_usage_error("track", usage, "--sim-event '%s': S must be seconds from 0 to 86400", v);
+            events[nevents].what = colon + 1;
+            events[nevents++].done = false;
         } else if (!strcmp(a, "--svg")) {
             if (!(svg = cli_value(argc, argv, &i)))
                 return cli_usage_error("track", usage, "--svg needs a file name");
@@ -121,8 +199,16 @@ int cmd_track(int argc, char **argv)
     /* A line every interval, and the last one at the duration itself. */
     long long steps = (duration_ns + interval_ns - 1) / interval_ns;
     int rc = 0, stopped_by = 0;
+    /* The plot also draws the queries between printed lines. */
+    long long sub = svg ? SUBSAMPLES : 1;
+    if (steps * sub > MAX_SAMPLES)
+        sub = MAX_SAMPLES / steps > 1 ? MAX_SAMPLES / steps : 1;
     struct row *rows = calloc((size_t)steps, sizeof *rows);
-    if (!rows) {
+    struct sample *samples = calloc((size_t)(steps * sub), sizeof *samples);
+    int nsamples = 0;
+    if (!rows || !samples) {
+        free(rows);
+        free(samples);
         fprintf(stderr, "%s track: out of memory for %lld rows: use a longer --interval\n", cli_prog, steps);
         cli_output_discard(&out);
         cli_unblock_stop_signals();
@@ -147,11 +233,20 @@ int cmd_track(int argc, char **argv)
     }
     usbts_get_device_info(dev, &di);
     bool sim = di.IsSimulated;
+    if (nevents > 0 && !sim) {
+        fprintf(stderr, "%s track: --sim-event needs a simulated controller (SPEC sim or sim:...), not %s\n",
+                cli_prog, spec);
+        rc = EXIT_USAGE;
+        goto out_stop;
+    }
     if (!json) {
         printf("# tracking %s: controller %s (%s), source %s%s\n", spec, di.Controller, di.Driver, di.Source,
                di.IsVirtualClock ? ", virtual clock" : "");
-        printf("# %8s %10s %10s %3s %18s %8s%s\n", "t_s", "generation", "usb_frame", "uf", "qpc", "acc_us",
+        printf("# %8s %10s %10s %3s %18s %8s%s", "t_s", "generation", "usb_frame", "uf", "qpc", "acc_us",
                sim ? "  true_err_us" : "   rate_ppm");
+        if (clock != USBTS_CLOCK_MONOTONIC)
+            printf(" %20s_ns", cli_clock_name(clock));
+        printf("\n");
         fflush(stdout);
     }
 
@@ -159,25 +254,54 @@ int cmd_track(int argc, char **argv)
     int n = 0;
     for (long long k = 1; k <= steps; k++) {
         long long t_k = k < steps ? k * interval_ns : duration_ns;
-        if (di.IsVirtualClock) {
-            if ((stopped_by = cli_poll_stop()) != 0)
-                break;
-            if (!usbts_sim_advance(dev, (ULONGLONG)(t_k - t_prev))) {
-                rc = cli_library_error("track", "usbts_sim_advance");
-                break;
-            }
-        } else if ((stopped_by = cli_wait_stop(t0 + t_k)) != 0) {
-            break;
-        }
-        t_prev = t_k;
         USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
-        memset(&q, 0, sizeof q);
-        q.TimeTrackingHandle = start.TimeTrackingHandle;
-        USBTS_FRAME_TIME ft;
-        if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
-            !usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber,
-                               q.CurrentHardwareMicroFrameNumber, &ft)) {
-            rc = cli_library_error("track", "WinUsb_GetCurrentFrameNumberAndQpc");
+        USBTS_FRAME_TIME ft, ct;
+        /* sub queries per line, evenly spaced; the last is the printed one. */
+        long long line0 = t_prev;
+        for (long long j = 1; j <= sub; j++) {
+            long long t_j = j < sub ? line0 + (t_k - line0) * j / sub : t_k;
+            if (di.IsVirtualClock) {
+                if ((stopped_by = cli_poll_stop()) != 0)
+                    goto loop_end;
+                if (!usbts_sim_advance(dev, (ULONGLONG)(t_j - t_prev))) {
+                    rc = cli_library_error("track", "usbts_sim_advance");
+                    goto loop_end;
+                }
+            } else if ((stopped_by = cli_wait_stop(t0 + t_j)) != 0) {
+                goto loop_end;
+            }
+            t_prev = t_j;
+            /* On a real clock the time the query really ran: a stall shows. */
+            double t_s = di.IsVirtualClock ? (double)t_j / 1e9 : (double)(cli_now_ns() - t0) / 1e9;
+            for (int e = 0; e < nevents; e++)
+                if (!events[e].done && t_s >= events[e].at_s) {
+                    events[e].done = true;
+                    if (!usbts_sim_inject(dev, events[e].what)) {
+                        rc = cli_library_error("track", events[e].what);
+                        goto loop_end;
+                    }
+                }
+            memset(&q, 0, sizeof q);
+            q.TimeTrackingHandle = start.TimeTrackingHandle;
+            if (!WinUsb_GetCurrentFrameNumberAndQpc(ih, &q) ||
+                !usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber,
+                                   q.CurrentHardwareMicroFrameNumber, &ft)) {
+                rc = cli_library_error("track", "WinUsb_GetCurrentFrameNumberAndQpc");
+                goto loop_end;
+            }
+            struct sample *sp = &samples[nsamples++];
+            sp->t_s = t_s;
+            sp->bound_ns = (double)ft.BoundNs;
+            sp->generation = q.CurrentGenerationID;
+            sp->printed = j == sub;
+            sp->err_ns = NAN;
+            LONGLONG truth;
+            if (sim && usbts_sim_truth(dev, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth))
+                sp->err_ns = (double)(ft.StartNs - truth);
+        }
+        if (!usbts_frame_to_clock_ns(ih, start.TimeTrackingHandle, clock, q.CurrentUSBFrameNumber,
+                                     q.CurrentHardwareMicroFrameNumber, &ct)) {
+            rc = cli_library_error("track", "usbts_frame_to_clock_ns");
             break;
         }
         struct row *r = &rows[n++];
@@ -189,18 +313,15 @@ int cmd_track(int argc, char **argv)
             r->rate_ppm = (125000.0 * (double)(mf - prev_mf) / (double)(ft.StartNs - prev_ns) - 1.0) * 1e6;
         prev_mf = mf;
         prev_ns = ft.StartNs;
-        r->err_us = NAN;
-        if (sim) {
-            LONGLONG truth;
-            if (usbts_sim_truth(dev, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth))
-                r->err_us = (double)(ft.StartNs - truth) / 1000.0;
-        }
+        r->err_us = samples[nsamples - 1].err_ns / 1000.0;
         if (json) {
             printf("{\"t_s\": %.3f, \"generation\": %u, \"usb_frame\": %u, \"microframe\": %u, \"qpc\": %lld, "
                    "\"start_ns\": %lld, \"accuracy_us\": %u, \"bound_ns\": %lld",
                    r->t_s, (unsigned)q.CurrentGenerationID, (unsigned)q.CurrentUSBFrameNumber,
                    (unsigned)q.CurrentHardwareMicroFrameNumber, (long long)q.CurrentQueryPerformanceCounter.QuadPart,
                    (long long)ft.StartNs, (unsigned)q.PredictedAccuracyInMicroSeconds, (long long)ft.BoundNs);
+            printf(", \"clock\": \"%s\", \"clock_start_ns\": %lld, \"clock_bound_ns\": %lld", cli_clock_name(clock),
+                   (long long)ct.StartNs, (long long)ct.BoundNs);
             if (sim)
                 printf(", \"true_error_us\": %.3f", r->err_us);
             else if (!isnan(r->rate_ppm))
@@ -211,23 +332,28 @@ int cmd_track(int argc, char **argv)
                    (unsigned)q.CurrentUSBFrameNumber, (unsigned)q.CurrentHardwareMicroFrameNumber,
                    (long long)q.CurrentQueryPerformanceCounter.QuadPart, (unsigned)q.PredictedAccuracyInMicroSeconds);
             if (sim)
-                printf("  %11.3f\n", r->err_us);
+                printf("  %11.3f", r->err_us);
             else
-                printf("  %9.3f\n", r->rate_ppm);
+                printf("  %9.3f", r->rate_ppm);
+            if (clock != USBTS_CLOCK_MONOTONIC)
+                printf(" %23lld", (long long)ct.StartNs);
+            printf("\n");
         }
         fflush(stdout);
         if (duration >= 2)
             cli_progress("track", (double)k / (double)steps);
     }
+loop_end:
     cli_progress_done();
     if (stopped_by)
         fprintf(stderr, "%s track: stopped by %s after %d line%s\n", cli_prog,
                 stopped_by == SIGINT ? "SIGINT" : "SIGTERM", n, n == 1 ? "" : "s");
     if (rc == 0 && svg) {
         FILE *f = cli_output_begin(&out);
-        if (!cli_output_end("track", &out, f, plot(f, spec, rows, n, sim)))
+        if (!cli_output_end("track", &out, f, plot(f, spec, samples, nsamples, rows, n, sim)))
             rc = EXIT_RUNTIME;
     }
+out_stop:;
     USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION stop = {start.TimeTrackingHandle};
     if (!WinUsb_StopTrackingForTimeSync(ih, &stop) && rc == 0)
         rc = cli_library_error("track", "WinUsb_StopTrackingForTimeSync");
@@ -237,6 +363,7 @@ out_close:
     usbts_close(dev);
 out_rows:
     free(rows);
+    free(samples);
     cli_output_discard(&out); /* nothing, once written; else leaves the path as it was */
     cli_unblock_stop_signals();
     return rc;

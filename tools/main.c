@@ -16,7 +16,7 @@ struct command {
 
 static const struct command commands[] = {
     {"list", cmd_list}, {"track", cmd_track}, {"query", cmd_query},
-    {"bench", cmd_bench}, {"help", cmd_help}, {"version", cmd_version},
+    {"bench", cmd_bench}, {"status", cmd_status}, {"help", cmd_help}, {"version", cmd_version},
 };
 
 static const struct command *find(const char *name)
@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  track [SPEC]              track a controller, a line per interval (--json, --svg)\n"
             "  query SPEC FRAME [UF]     host time at which a (micro)frame started, with its bound\n"
             "  bench                     accuracy scenarios and query latency, as tables\n"
+            "  status                    the daemon usbtimesyncd and its controllers' tracking now\n"
             "  help [COMMAND]            this text, or a command's\n"
             "  version                   the version\n"
             "\n"
@@ -55,7 +56,7 @@ static void help_usage(FILE *f)
             "usage: %s help [COMMAND]\n"
             "\n"
             "Without COMMAND, lists the commands; with one, prints its usage and options\n"
-            "(the same as '%s COMMAND --help').  Commands: list, track, query, bench, help, version.\n",
+            "(the same as '%s COMMAND --help').  Commands: list, track, query, bench, status, help, version.\n",
             cli_prog, cli_prog);
 }
 

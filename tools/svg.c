@@ -75,7 +75,7 @@ static void range(const struct svg_panel *p, bool xaxis, double *lo, double *hi)
     }
 }
 
-static void write_panel(FILE *f, const struct svg_panel *p, int y0)
+static void write_panel(FILE *f, const struct svg_panel *p, const struct svg_panel_extra *ex, int y0)
 {
     double xlo, xhi, ylo, yhi;
     range(p, true, &xlo, &xhi);
@@ -141,15 +141,15 @@ static void write_panel(FILE *f, const struct svg_panel *p, int y0)
         const struct svg_series *se = &p->series[s];
         fprintf(f, "<polyline class=\"series\" data-series=\"");
         esc(f, se->name);
-        fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"", se->color,
-                se->dashed ? " stroke-dasharray=\"6 3\"" : "");
+        fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"",
+                (ex && s < 32 && (ex->dots_only >> s & 1u)) ? "none" : se->color, se->dashed ? " stroke-dasharray=\"6 3\"" : "");
         for (int i = 0; i < se->n; i++)
             if (isfinite(se->x[i]) && isfinite(se->y[i]) && (!p->logy || se->y[i] > 0))
                 fprintf(f, "%.3f,%.3f ", PX(se->x[i]), PY(se->y[i]));
         fputs("\"/>\n", f);
         if (se->markers)
             for (int i = 0; i < se->n; i++)
-                if (isfinite(se->y[i]) && (!p->logy || se->y[i] > 0))
+                if (isfinite(se->x[i]) && isfinite(se->y[i]) && (!p->logy || se->y[i] > 0))
                     fprintf(f, "<circle cx=\"%.3f\" cy=\"%.3f\" r=\"3\" fill=\"%s\"/>\n", PX(se->x[i]), PY(se->y[i]),
                             se->color);
         double ly = top + 14 + 20 * s;
@@ -161,12 +161,44 @@ static void write_panel(FILE *f, const struct svg_panel *p, int y0)
         esc(f, se->name);
         fputs("</text>\n", f);
     }
+    for (int v = 0; ex && v < ex->nvlines; v++) {
+        const struct svg_vline *vl = &ex->vlines[v];
+        if (!(vl->x >= xlo && vl->x <= xhi))
+            continue;
+        fprintf(f,
+                "<line class=\"marker\" data-x=\"%.9g\" x1=\"%.3f\" x2=\"%.3f\" y1=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"#9467bd\" stroke-dasharray=\"3 3\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" "
+                "fill=\"#9467bd\">",
+                vl->x, PX(vl->x), PX(vl->x), top, bottom, PX(vl->x) + 3, top + 12 + 12 * (v % 3));
+        esc(f, vl->label);
+        fputs("</text>\n", f);
+    }
     fputs("</g>\n", f);
 #undef PX
 #undef PY
 }
 
+bool svg_spans_decades(const struct svg_series *series, int nseries)
+{
+    double lo = INFINITY, hi = 0;
+    for (int s = 0; s < nseries; s++)
+        for (int i = 0; i < series[s].n; i++) {
+            double v = series[s].y[i];
+            if (isfinite(v) && v > 0) {
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+        }
+    return isfinite(lo) && hi >= 100 * lo;
+}
+
 bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int npanels)
+{
+    return svg_write_ex(f, title, panels, NULL, npanels);
+}
+
+bool svg_write_ex(FILE *f, const char *title, const struct svg_panel *panels, const struct svg_panel_extra *extras,
+                  int npanels)
 {
     int h = PANEL_H * npanels + 30;
     fprintf(f,
@@ -177,7 +209,7 @@ bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int n
     esc(f, title);
     fprintf(f, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     for (int i = 0; i < npanels; i++)
-        write_panel(f, &panels[i], 15 + i * PANEL_H);
+        write_panel(f, &panels[i], extras ? &extras[i] : NULL, 15 + i * PANEL_H);
     fputs("</svg>\n", f);
     return fflush(f) == 0 && !ferror(f);
 }

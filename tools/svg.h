@@ -36,4 +36,27 @@ struct svg_panel {
  * set) if writing failed. */
 bool svg_write(FILE *f, const char *title, const struct svg_panel *panels, int npanels);
 
+/* A vertical line across a panel at x, labelled (a new generation, an event). */
+struct svg_vline {
+    double x;
+    const char *label;
+};
+
+/* What a panel may add: vertical lines, and series drawn as dots only (bit i
+ * of dots_only: series i; with markers set) such as points picked out of
+ * another series. */
+struct svg_panel_extra {
+    const struct svg_vline *vlines;
+    int nvlines;
+    unsigned dots_only;
+};
+
+/* svg_write with extras[i] for panel i (extras may be NULL). */
+bool svg_write_ex(FILE *f, const char *title, const struct svg_panel *panels, const struct svg_panel_extra *extras,
+                  int npanels);
+
+/* True when the series' positive y values span two decades or more: plot
+ * them on a log axis, or the small values vanish into the bottom line. */
+bool svg_spans_decades(const struct svg_series *series, int nseries);
+
 #endif

@@ -60,7 +60,8 @@ BOOL usbts_get_device_info(HANDLE Device, USBTS_DEVICE_INFO *Info);
 
 /* How the device's controller is being tracked: figures behind the bound. */
 typedef struct USBTS_TRACKING_STATS {
-    ULONGLONG Reads;           /* bracketed register reads so far */
+    ULONGLONG Reads;           /* bracketed register reads so far (including those thrown away for
+                                * reserved bits set: torn or all-ones values) */
     ULONGLONG Captures;        /* microframe boundaries captured and accepted */
     ULONGLONG Rejected;        /* captures set aside (preempted reads, outliers) */
     ULONGLONG Discontinuities; /* resets, halts and jumps seen */
@@ -96,6 +97,54 @@ BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrack
  * Ns must lie within 2^31 ms (24.8 days) of now: ERROR_INVALID_PARAMETER. */
 BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, LONGLONG Ns,
                        USBTS_FRAME_TIME *Out);
+
+/* ---- Other host timelines ------------------------------------------------- */
+
+/*
+ * The calls above answer on the tracker's host clock: CLOCK_MONOTONIC (or a
+ * simulated controller's virtual clock).  Machines that share a timeline
+ * through PTP (ptp4l + phc2sys) or NTP (chrony) share CLOCK_REALTIME or
+ * CLOCK_TAI instead; these calls give a frame's start on any of them.
+ *
+ * The conversion is measured inside every call, never cached: the narrowest
+ * of up to three bracketed reads (MONOTONIC, the clock, MONOTONIC) gives the
+ * clock's offset from MONOTONIC, and half that bracket (plus 1 ns) is added
+ * to the bound.  A step of CLOCK_REALTIME between two calls therefore moves
+ * their REALTIME and TAI answers by the step and changes nothing else.  The
+ * bound covers this machine's side only: how far CLOCK_REALTIME itself is
+ * from the reference (the PTP or NTP servo's error) is not in it.
+ *
+ * On a simulated controller with a virtual clock, the virtual clock stands in
+ * for CLOCK_MONOTONIC: an answer on another clock is the virtual-clock answer
+ * plus that clock's offset from CLOCK_MONOTONIC on this machine, measured at
+ * the call.  So REALTIME answers move with a REALTIME step exactly as on a
+ * real controller, while the virtual clock itself stays where it was told.
+ */
+#define USBTS_CLOCK_MONOTONIC 0u /* the tracker's own clock: no conversion, nothing added to the bound */
+#define USBTS_CLOCK_REALTIME 1u  /* wall clock, UTC; what phc2sys and chrony steer */
+#define USBTS_CLOCK_TAI 2u       /* REALTIME + the kernel's TAI offset (0 until set: chrony's leapsectz, adjtimex) */
+#define USBTS_CLOCK_BOOTTIME 3u  /* MONOTONIC + time spent suspended */
+
+/* Clock's offset from CLOCK_MONOTONIC now (Clock minus MONOTONIC, ns) and the
+ * uncertainty of that measurement (ns, >= 1; 0 for MONOTONIC itself).
+ * ERROR_INVALID_PARAMETER for an unknown Clock or a NULL pointer;
+ * ERROR_NOT_SUPPORTED where the kernel lacks the clock. */
+BOOL usbts_clock_offset(ULONG Clock, LONGLONG *OffsetNs, LONGLONG *UncertaintyNs);
+
+/* usbts_frame_to_ns on Clock: StartNs on that clock, BoundNs including the
+ * conversion's uncertainty. */
+BOOL usbts_frame_to_clock_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, ULONG Clock,
+                             ULONG UsbFrameNumber, ULONG MicroFrameNumber, USBTS_FRAME_TIME *Out);
+
+/* Count frames at once, from ONE model snapshot and one clock conversion: every
+ * answer belongs to the single *GenerationId.  UsbFrameNumbers[i] is read as
+ * the 32-bit frame number nearest the current one; MicroFrameNumbers may be
+ * NULL (all 0); BoundNs may be NULL.  A microframe above 7 anywhere fails the
+ * whole call with ERROR_INVALID_PARAMETER.  Like the single queries it takes
+ * no lock and allocates nothing. */
+BOOL usbts_frames_to_clock_ns(WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle, ULONG Clock,
+                              ULONG Count, const ULONG *UsbFrameNumbers, const ULONG *MicroFrameNumbers,
+                              LONGLONG *StartNs, LONGLONG *BoundNs, ULONG *GenerationId);
 
 /* ---- Isochronous packet times --------------------------------------------- */
 
@@ -329,20 +378,37 @@ BOOL usbts_devclock_status(const USBTS_DEVCLOCK *Clock, USBTS_DEVCLOCK_STATUS *S
 
 /* ---- The simulated controller -------------------------------------------- */
 
-/* One raw bracketed MFINDEX read, exactly as a sampler sees it.  On a virtual
- * clock it moves the clock by the read's duration. */
+/* One raw bracketed MFINDEX read, exactly as a sampler sees it (reserved bits
+ * and all).  On a virtual clock it moves the clock by the read's duration. */
 BOOL usbts_sim_read(HANDLE Device, LONGLONG *BeforeNs, ULONG *Mfindex, LONGLONG *AfterNs);
 
 /* Moves a virtual clock forward by ns; the tracker's sampling that falls due
- * in that span runs inside the call, deterministically. */
+ * in that span runs inside the call, deterministically.  A sampling burst may
+ * end a little past the span (reads take time); the next call then aims ns
+ * past where this one aimed, not past where the clock stands (unless something
+ * else moved the clock in between), so a thousand advances of 1 ms end where
+ * one of 1 s does.  The clock never moves backwards. */
 BOOL usbts_sim_advance(HANDLE Device, ULONGLONG Ns);
 
 /* The true host time, in ns of the sim's host clock, at which that microframe
- * started: current generation, and the frame nearest the current one whose low
- * 11 bits equal usb_frame's. */
+ * started ON THE WIRE (its SOF: the MFINDEX edge plus the sim's sof_ns, which
+ * no read can see and the bound covers up to 250 ns): current generation, and
+ * the frame nearest the current one whose low 11 bits equal usb_frame's. */
 BOOL usbts_sim_truth(HANDLE Device, ULONG UsbFrame, ULONG MicroFrame, LONGLONG *QpcNs);
 
-/* Events: "reset", "halt_ms=N", "stall_ms=N" (virtual clock only), "unplug". */
+/* Events: "reset", "reset_halt_ms=N" (reset while halted: MFINDEX reads 0 for
+ * N ms, then counts from 0), "halt_ms=N", "suspend_ms=N" (MFINDEX stands still,
+ * a fresh microframe at resume), "fladj=N" (0..63: the frame length changes),
+ * "stall_ms=N" (virtual clock only), "vanish" (reads return 0xFFFFFFFF), "unplug".
+ *
+ * Simulator keys (sim:key=value,...; README has the table): clock, seed,
+ * drift_ppm, read_ns, preempt_prob, preempt_us, latch, latch_spread, slew_ppm,
+ * slew_at_ms, wander_ppm, walk_ppm, ntp_ppm, ntp_ms, fladj, sof_ns, slow_prob,
+ * slow_reads, slow_ns, wake_prob, wake_us, torn_prob, allones_prob.  A raw read
+ * may carry reserved bits 31:14 (torn_prob, allones_prob, vanish): the tracker
+ * discards such reads, and after 100 ms of nothing else (at least 16 reads)
+ * reports the controller gone (ERROR_DEVICE_NOT_CONNECTED).  On a virtual
+ * clock a seeded run does not depend on how usbts_sim_advance slices time. */
 BOOL usbts_sim_inject(HANDLE Device, const char *Event);
 
 #ifdef __cplusplus

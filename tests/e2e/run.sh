@@ -40,8 +40,8 @@ for source in mmio debugfs; do
         # `track` on the keyboard names the source it uses.
         want_mmio=no
         [ "$source" = mmio ] && want_mmio=yes
-        grep -qE "^E2E cli: .*xhci_hcd +sources: mmio $want_mmio, debugfs yes" <<<"$E2E_CONSOLE" ||
-            { echo "e2e $source: usbtimesync list did not show xhci_hcd with mmio $want_mmio, debugfs yes"; status=1; }
+        grep -qE "^E2E cli: .*xhci_hcd +sources: kmod no, mmio $want_mmio, debugfs yes" <<<"$E2E_CONSOLE" ||
+            { echo "e2e $source: usbtimesync list did not show xhci_hcd with kmod no, mmio $want_mmio, debugfs yes"; status=1; }
         grep -qE "^E2E cli: # tracking 0627:0001: controller .* source $source" <<<"$E2E_CONSOLE" ||
             { echo "e2e $source: usbtimesync track did not name the $source source"; status=1; }
     fi

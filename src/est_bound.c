@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * est_bound.c — what the error bound is made of (docs/BOUND.md): the fit's
+ * own uncertainty, the recent prediction error beyond capture noise, the
+ * register's unobservable latch position, the rate's uncertainty, and the
+ * frame clock's wander, measured by how well past fits predicted captures
+ * seconds later.
+ */
+#include "est_internal.h"
+
+#include <math.h>
+
+double est_latch_term(const struct usbts_est *e)
+{
+    /* The register latches somewhere in its bracket; assuming the middle can
+     * be wrong by half a bracket, systematically, and nothing we read shows it. */
+    return 0.55 * e->bracket_ns;
+}
+
+/* Squared model error beyond capture noise, from recent predictions. */
+double est_model_err2(const struct usbts_est *e)
+{
+    if (e->pred_n[e->win] < 3)
+        return 0;
+    double v = e->pred_ewma[e->win] - e->noise_ewma;
+    return v > 0 ? v : 0;
+}
+
+/* The bound's terms for the current fit (model.h): at distance d ns from
+ * the newest capture, b0 + d * (slope + d * wander).  `as_published`: with
+ * the prior rate while a surprise is unconfirmed; without it, what the data
+ * alone say (the yardstick a new capture is judged by). */
+void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
+{
+    const struct usbts_est_fit *f = &e->fit;
+    *b0 = K * sqrt(f->var_a + est_model_err2(e)) + est_latch_term(e);
+    *slope = K * sqrt(f->var_b) / f->b + WANDER_FLOOR;
+    if (as_published && e->unconfirmed && *slope < PRIOR_RATE)
+        *slope = PRIOR_RATE;
+}
+
+double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf)
+{
+    double b0, slope;
+    est_bound_terms(e, as_published, &b0, &slope);
+    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
+    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
+}
+
+/* The error bound of the fitted time of microframe count mf. */
+double est_fit_bound(const struct usbts_est *e, int64_t mf)
+{
+    return est_bound_at(e, true, mf);
+}
+
+/* A fit's predictions seconds later show how fast the frame clock's rate
+ * wanders: the error beyond what the fit's own bound allowed, over the
+ * squared horizon, is the wander term that would have covered it.  The
+ * worst seen, with a margin, stands until it fades. */
+void est_learn_wander(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    if (e->wander_at_ns && c->t_ns > e->wander_at_ns)
+        e->wander *= exp2(-(double)(c->t_ns - e->wander_at_ns) / WANDER_HALF_LIFE_NS);
+    e->wander_at_ns = c->t_ns;
+    for (int i = 0; i < e->snap_count; i++) {
+        const struct usbts_est_snap *s = &e->snap[i];
+        double h = (double)(c->t_ns - s->t_ns);
+        if (h < SNAP_MIN_HORIZON_NS)
+            continue;
+        double err = fabs((double)c->t_ns - (s->mf_t + (double)(c->mf - s->mf) * s->period));
+        double excess = err - (s->b0 + s->slope * h + K * c->sd_ns);
+        if (excess > 0 && WANDER_MARGIN * excess / (h * h) > e->wander)
+            e->wander = WANDER_MARGIN * excess / (h * h);
+    }
+    e->stats.wander_ppm_s = e->wander * 1e15;
+}
+
+void est_take_snapshot(struct usbts_est *e)
+{
+    if (!e->have_fit)
+        return;
+    const struct usbts_est_snap *last =
+        e->snap_count ? &e->snap[(e->snap_head - 1 + USBTS_EST_NSNAP) % USBTS_EST_NSNAP] : NULL;
+    if (last && e->fit.ref_t - last->t_ns < SNAP_NS)
+        return;
+    struct usbts_est_snap *s = &e->snap[e->snap_head];
+    s->t_ns = e->fit.ref_t;
+    s->mf = e->fit.ref_mf;
+    s->mf_t = (double)e->fit.ref_t + e->fit.a;
+    s->period = e->fit.b;
+    est_bound_terms(e, false, &s->b0, &s->slope);
+    e->snap_head = (e->snap_head + 1) % USBTS_EST_NSNAP;
+    if (e->snap_count < USBTS_EST_NSNAP)
+        e->snap_count++;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * est_capture.c — from reads to captures.  Two back-to-back reads whose
+ * counter differs by one microframe bracket that microframe's start; its
+ * time is estimated between the two reads' midpoints.  Reads stretched by a
+ * preemption are not used; a counter that stands still for 2.5 microframes
+ * is halted.  Also the burst's own bookkeeping: a sampler that woke too late
+ * for the boundary it aimed at, or a counter already past it.
+ */
+#include "est_internal.h"
+
+#include <math.h>
+
+/* Tracks the 25th percentile of bracket widths: the typical width of an
+ * unpreempted read, unmoved by the occasional very long one. */
+static void est_note_bracket(struct usbts_est *e, double w)
+{
+    if (e->bracket_ns <= 0) {
+        e->bracket_ns = w;
+        return;
+    }
+    double step = 0.02 * e->bracket_ns;
+    e->bracket_ns += w < e->bracket_ns ? -3 * step : step;
+    if (e->bracket_ns < 1)
+        e->bracket_ns = 1;
+}
+
+static bool est_preempted(const struct usbts_est *e, double w)
+{
+    return w > 3.0 * e->bracket_ns + 1000.0;
+}
+
+void usbts_est_burst_begin(struct usbts_est *e)
+{
+    e->in_burst = true;
+    e->burst_reads = 0;
+    e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = false;
+}
+
+bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
+{
+    e->stats.reads++;
+    if (e->latest_before_ns > 0 && e->latest_low != (r->mfindex & MASK))
+        e->value_since_ns = e->latest_before_ns;
+    e->latest_low = r->mfindex & MASK;
+    e->latest_before_ns = r->before_ns;
+    e->heartbeat_ns = r->after_ns;
+    double w = est_width(r);
+    bool pre = e->bracket_ns > 0 && est_preempted(e, w);
+    est_note_bracket(e, w);
+    if (!pre)
+        e->stats.bracket_ns = (int64_t)e->bracket_ns;
+    bool first = e->burst_reads == 0;
+    e->burst_reads++;
+
+    if (!e->have_anchor) { /* the very first read */
+        est_clear_epoch(e);
+        e->anchor_mf = (int64_t)(r->mfindex & MASK);
+        e->anchor_ns = est_mid(r);
+        e->have_anchor = true;
+        e->first = e->prev = *r;
+        return false;
+    }
+    if (e->stopped) {
+        if ((r->mfindex & MASK) != ((uint32_t)e->frozen_mf & MASK)) {
+            est_leave_stopped(e, r);
+            e->first = e->prev = *r;
+            return true;
+        }
+        e->prev = *r;
+        return false;
+    }
+    if (first) {
+        e->first = e->prev = *r;
+        /* The counter already shows the microframe this burst aimed to see
+         * begin.  If the host clock agrees that its start has passed, the
+         * sampler woke too late: give up rather than spin a whole
+         * microframe, and start earlier next time.  If the clock says the
+         * boundary is still ahead, the counter is not where the model puts
+         * it (a reset, a jump): that is news, not lateness, and only
+         * reading on to capture a boundary can tell what happened.  Giving
+         * up there would repeat forever, each burst seeing the same offset
+         * (the lock-up of a reset just before a wrap, issue #16). */
+        if (e->plan_target_ns && ((r->mfindex - e->plan_target_low) & MASK) < WRAP / 2) {
+            /* the latch lies in [before, after]: lateness explains the
+             * counter when the read could have latched after the start */
+            if ((double)r->after_ns >= (double)e->plan_target_ns - e->plan_target_unc) {
+                /* (a preempted read is no evidence of a late wake-up: it
+                 * does not count towards the misses that bring a probe) */
+                e->burst_missed = !pre;
+                e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
+                return true;
+            }
+            e->burst_surprised = true;
+        }
+        if (e->cap_count == 0 && !pre) { /* keep a single-read anchor fresh */
+            double m, unc;
+            int64_t ext = 0;
+            bool fits = est_predict(e, est_mid(r), &m, &unc);
+            if (fits) {
+                ext = est_extend_low(r->mfindex & MASK, m);
+                fits = fabs((double)ext - m) <= unc + 1;
+            }
+            if (!fits) { /* no count explains it (a reset): a fresh one */
+                est_clear_epoch(e);
+                ext = (int64_t)(r->mfindex & MASK);
+            }
+            e->anchor_mf = ext;
+            e->anchor_ns = est_mid(r);
+        }
+        return false;
+    }
+
+    uint32_t d = (r->mfindex - e->prev.mfindex) & MASK;
+    double gap = est_mid(r) - est_mid(&e->prev);
+    /* Reads must be back to back: a thread descheduled between them leaves a
+     * wide gap, an honest but poor capture; a clean one is a microframe away. */
+    bool clean = !pre && !est_preempted(e, est_width(&e->prev)) && gap <= 4.0 * e->bracket_ns + 2000.0;
+    if (d == 1 && clean) {
+        double t0 = est_mid(&e->prev), t1 = est_mid(r);
+        /* uniform between the two latch instants, plus latch jitter */
+        double sd = sqrt(gap * gap / 12.0 + 0.01 * (w * w + est_width(&e->prev) * est_width(&e->prev)));
+        est_add_capture(e, 0.5 * (t0 + t1), sd, r->mfindex);
+        e->burst_captured = true;
+        e->prev = *r;
+        return true;
+    }
+    if (d != 0) { /* a boundary passed unclean (preempted read, or skipped) */
+        e->burst_changed = true;
+        e->prev = *r;
+        return true;
+    }
+    /* Both latches lie inside their brackets, so the counter provably stood
+     * still from first.after to r->before, whatever preemption stretched. */
+    if ((double)(r->before_ns - e->first.after_ns) > STOP_NS && !e->burst_changed) {
+        est_enter_stopped(e, r);
+        e->prev = *r;
+        return true;
+    }
+    e->prev = *r;
+    return false;
+}

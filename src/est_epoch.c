@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * est_epoch.c — what a new capture means: part of the current line
+ * (accepted), a surprise (the rate moved: the old fit stopped being valid),
+ * or a discontinuity (a capture far from any prediction is held; two such
+ * that agree with each other start a new epoch, a lone one is dropped).  A
+ * counter that stands still starts a STOPPED epoch, and its moving again
+ * another.
+ */
+#include "est_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+void est_clear_epoch(struct usbts_est *e)
+{
+    e->epoch++;
+    if (e->epoch > 1)
+        e->stats.discontinuities++;
+    e->cap_head = e->cap_count = 0;
+    e->pending_count = 0;
+    e->have_fit = false;
+    e->stopped = false;
+    e->long_probe = false;
+    e->win = 0;
+    memset(e->pred_ewma, 0, sizeof e->pred_ewma);
+    memset(e->pred_n, 0, sizeof e->pred_n);
+    e->noise_ewma = 0;
+    e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
+    e->unconfirmed = false;
+}
+
+static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    e->cap[e->cap_head] = *c;
+    e->cap_head = (e->cap_head + 1) % USBTS_EST_MAX_WINDOW;
+    if (e->cap_count < USBTS_EST_MAX_WINDOW)
+        e->cap_count++;
+    e->anchor_mf = c->mf;
+    e->anchor_ns = (double)c->t_ns;
+    e->have_anchor = true;
+    e->last_capture_ns = c->t_ns;
+    e->stats.captures++;
+    double v = (double)c->sd_ns * c->sd_ns;
+    e->noise_ewma = e->cap_count == 1 ? v : e->noise_ewma + PRED_ALPHA * (v - e->noise_ewma);
+}
+
+static void est_accept_capture(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    if (e->fast_left > 0)
+        e->fast_left--;
+    /* How far the capture lies from what the fit expected, in units of the
+     * random part of the bound: the latch term is an offset every capture
+     * shares, so it hides nothing a capture could reveal. */
+    double z = 0;
+    if (e->have_fit)
+        z = K * fabs((double)c->t_ns - est_fit_time(&e->fit, c->mf)) /
+            (est_bound_at(e, false, c->mf) - est_latch_term(e) + K * c->sd_ns);
+    bool surprise = z > K;
+    bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
+    /* A capture the fit did not expect means the rate may have just
+     * changed: look again soon, so the change is confirmed and the windows
+     * re-scored within milliseconds rather than over several steady-state
+     * periods.  One a little off (a rate step that has only begun to show)
+     * is worth one early look. */
+    if (surprise || gap)
+        e->fast_left = SURPRISE_CAPTURES;
+    else if (z > MILD_Z && e->fast_left < 1)
+        e->fast_left = 1;
+    est_learn_wander(e, c);
+    /* A surprise says the old fit stopped being valid after the previous
+     * capture, but one point cannot say at what rate the clock now runs:
+     * until a capture confirms a line, the bound grows at the prior rate
+     * from this one, as the surprise test judged. */
+    bool confirmed_change = surprise && e->unconfirmed;
+    e->unconfirmed = surprise;
+    if (confirmed_change) {
+        /* The second surprise in a row: the rate has changed (a host-clock
+         * step), not one outlier.  The old fit stopped being valid before
+         * the first surprise, so its data leaves the fit: the line starts
+         * again from the two captures that showed the change, with the
+         * uncertainty two points have, and narrows as the fast captures
+         * come.  The count goes on: it is the same counter. */
+        e->cap_count = 1;
+    }
+    if (gap || confirmed_change) {
+        /* After a long gap (a stalled sampler) or a change of rate, every
+         * window's record was made before and says nothing about now, and
+         * a long window would hold the new captures to the old rate with a
+         * bound that only knows the old data.  The shortest window, whose
+         * line runs from just before the gap to this capture, follows at
+         * once; the windows compete afresh. */
+        memset(e->pred_ewma, 0, sizeof e->pred_ewma);
+        memset(e->pred_n, 0, sizeof e->pred_n);
+        e->win = 0;
+    }
+    est_score_windows(e, c);
+    est_push_capture(e, c);
+    est_refit(e);
+    e->pending_count = 0;
+}
+
+/* A capture the model cannot explain: hold it; two that agree with each other
+ * are a discontinuity. */
+static void est_hold_capture(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    e->stats.rejected++;
+    if (e->pending_count == 2) {
+        e->pending[0] = e->pending[1];
+        e->pending_count = 1;
+    }
+    e->pending[e->pending_count++] = *c;
+    if (e->pending_count < 2)
+        return;
+    const struct usbts_est_capture *p = &e->pending[0], *q = &e->pending[1];
+    double period = e->have_fit ? e->fit.b : NOMINAL_NS;
+    uint32_t dlow = (q->mfindex - p->mfindex) & MASK;
+    double dt = (double)(q->t_ns - p->t_ns);
+    if (fabs(dt - dlow * period) > 5000.0 + PRIOR_RATE * fabs(dt)) {
+        e->pending[0] = *q;
+        e->pending_count = 1;
+        return;
+    }
+    struct usbts_est_capture a = *p, b = *q;
+    est_clear_epoch(e);
+    a.mf = (int64_t)a.mfindex; /* a fresh count: the old one means nothing now */
+    b.mf = a.mf + dlow;
+    est_push_capture(e, &a);
+    est_push_capture(e, &b);
+    est_refit(e);
+}
+
+void est_add_capture(struct usbts_est *e, double t, double sd, uint32_t mfindex)
+{
+    struct usbts_est_capture c = {0, llround(t), (int32_t)(sd < 1 ? 1 : sd > 1e9 ? 1e9 : sd), mfindex & MASK};
+    double m_pred, unc;
+    if (!est_predict(e, t, &m_pred, &unc)) {
+        /* nothing explains it: start over from here */
+        est_clear_epoch(e);
+        c.mf = (int64_t)c.mfindex;
+        est_push_capture(e, &c);
+        return;
+    }
+    c.mf = est_extend_low(c.mfindex, m_pred);
+    double expect, tol;
+    if (e->have_fit) {
+        expect = est_fit_time(&e->fit, c.mf);
+        tol = fmax(ACCEPT_FLOOR_NS, 4 * est_fit_bound(e, c.mf));
+    } else if (e->cap_count > 0) {
+        const struct usbts_est_capture *l = est_cap_at(e, 0);
+        expect = (double)l->t_ns + (double)(c.mf - l->mf) * NOMINAL_NS;
+        tol = ACCEPT_FLOOR_NS + fabs((double)(c.mf - l->mf)) * NOMINAL_NS * PRIOR_RATE;
+    } else {
+        expect = t; /* only a single-read anchor: nothing to disagree with */
+        tol = 1;
+    }
+    if (fabs(t - expect) > tol)
+        est_hold_capture(e, &c);
+    else
+        est_accept_capture(e, &c);
+}
+
+/* The counter has stood still since `e->first`.  Counting on from the anchor
+ * is right for a plain halt; but a reset followed by a halt freezes the
+ * counter at a small value, and counting forward to it would put the frozen
+ * microframe's start up to a wrap (2 s) in the future.  A microframe cannot
+ * start after it was seen, so such a count starts a fresh one, whose start
+ * lies between the latest read that showed another value and the first that
+ * showed this one. */
+void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r)
+{
+    uint32_t low = r->mfindex & MASK;
+    int64_t frozen = e->anchor_mf + (int64_t)((low - (uint32_t)e->anchor_mf) & MASK);
+    double d = (double)(frozen - e->anchor_mf);
+    double start = e->have_fit ? est_fit_time(&e->fit, frozen) : e->anchor_ns + d * NOMINAL_NS;
+    double tol = e->have_fit ? est_fit_bound(e, frozen) : NOMINAL_NS * (1 + d * PRIOR_RATE);
+    double half = 0;
+    double seen = (double)e->first.after_ns;
+    if (start > seen + tol) {
+        double from = seen - 2 * NOMINAL_NS;
+        if (e->value_since_ns > 0 && (double)e->value_since_ns < from)
+            from = (double)e->value_since_ns;
+        frozen = (int64_t)low;
+        start = 0.5 * (from + seen);
+        half = 0.5 * (seen - from);
+    }
+    est_clear_epoch(e);
+    e->stopped = true;
+    e->frozen_mf = frozen;
+    e->frozen_start_ns = start;
+    e->frozen_half_ns = half;
+    e->anchor_mf = frozen;
+    e->anchor_ns = est_mid(r);
+}
+
+void est_leave_stopped(struct usbts_est *e, const struct usbts_read *r)
+{
+    int64_t m = e->frozen_mf + (int64_t)((r->mfindex - (uint32_t)e->frozen_mf) & MASK);
+    est_clear_epoch(e);
+    e->anchor_mf = m;
+    e->anchor_ns = est_mid(r);
+    e->have_anchor = true;
+}

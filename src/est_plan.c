@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * est_plan.c — when to read next and for how long: the steady and fast
+ * cadences, bursts aimed just before a predicted boundary with a learnt
+ * wake-up lead, probes when the aim failed, and the slow poll of a halted
+ * counter.
+ */
+#include "est_internal.h"
+
+#include <math.h>
+
+void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
+{
+    p->max_reads = 4096;
+    e->plan_target_ns = 0;
+    if (!e->have_anchor || e->long_probe) {
+        p->start_ns = now;
+        p->deadline_ns = now + PROBE_NS;
+    } else if (e->stopped) {
+        p->start_ns = now + STOPPED_PROBE_NS;
+        p->deadline_ns = p->start_ns + 1000;
+        p->max_reads = 2;
+    } else {
+        bool fast = e->pending_count > 0 || e->cap_count < FAST_CAPTURES || e->fast_left > 0;
+        int64_t when = e->cap_count > 0 ? e->last_capture_ns + (fast ? FAST_CADENCE_NS : CADENCE_NS) : now;
+        if (when < now)
+            when = now;
+        /* Aim at the first boundary after `when`, starting early by the
+         * model's uncertainty there plus the learnt wake-up lead. */
+        double m, unc, t_b = 0, u = INFINITY;
+        int64_t target = 0;
+        if (est_predict(e, (double)when, &m, &unc)) {
+            target = (int64_t)floor(m) + 1;
+            if (e->have_fit) {
+                t_b = est_fit_time(&e->fit, target);
+                u = est_fit_bound(e, target);
+            } else if (e->cap_count > 0) {
+                const struct usbts_est_capture *c = est_cap_at(e, 0);
+                t_b = (double)c->t_ns + (double)(target - c->mf) * NOMINAL_NS;
+                u = K * c->sd_ns + est_latch_term(e) + fabs(t_b - (double)c->t_ns) * PRIOR_RATE;
+            }
+        }
+        if (u > 50000) {
+            /* too uncertain to aim: search */
+            p->start_ns = when;
+            p->deadline_ns = when + PROBE_NS;
+        } else {
+            double lead = u + e->lead_ns + 2 * e->bracket_ns;
+            if (t_b - lead < (double)now) { /* too close to catch: aim at the next one */
+                target++;
+                t_b += e->have_fit ? e->fit.b : NOMINAL_NS;
+            }
+            /* Dither the start over one read spacing: a burst aimed at the
+             * predicted boundary would otherwise lock the read grid's phase to
+             * the boundary, and the midpoint estimate would stop being
+             * unbiased.  A fixed sequence keeps the estimator deterministic. */
+            double dither = (double)((e->stats.bursts * 0x9E3779B97F4A7C15ull) >> 40) / (double)(1 << 24);
+            lead += dither * (e->bracket_ns + 50);
+            p->start_ns = (int64_t)(t_b - lead);
+            if (p->start_ns < now)
+                p->start_ns = now;
+            p->deadline_ns = (int64_t)(t_b + u + 4 * e->bracket_ns + 2000);
+            e->plan_target_ns = (int64_t)t_b;
+            e->plan_target_low = (uint32_t)target & MASK;
+            e->plan_target_unc = u;
+        }
+    }
+    e->plan_start_ns = p->start_ns;
+}
+
+void usbts_est_burst_end(struct usbts_est *e)
+{
+    if (!e->in_burst)
+        return;
+    e->in_burst = false;
+    e->stats.bursts++;
+    bool was_probe = e->long_probe;
+    e->long_probe = false;
+    if (e->burst_captured) {
+        /* caught it: the lead may shrink towards what the model needs */
+        double min_lead = MIN_LEAD_NS + 2 * e->bracket_ns;
+        e->lead_ns = fmax(min_lead, e->lead_ns * 0.97);
+        e->misses = 0;
+    } else if (e->burst_missed) {
+        /* Woken late again and again (a loaded machine, a lead that cannot
+         * grow enough): a probe looks for any boundary, so the model is fed
+         * whatever the wake-ups do. */
+        if (++e->misses >= 3) {
+            e->long_probe = true;
+            e->misses = 0;
+        }
+    } else if (!e->stopped && !was_probe && (e->burst_surprised || (e->plan_target_ns && e->burst_reads >= 2 &&
+                                                                     !e->burst_changed))) {
+        /* the boundary we aimed at never came, or the counter was already
+         * past it: look for a while */
+        e->long_probe = true;
+    }
+    e->plan_target_ns = 0;
+}

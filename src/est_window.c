@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * est_window.c — which window the fit uses.  Before a capture joins the fit,
+ * every window (4 .. 512 captures) predicts it; the record of those
+ * predictions picks the window, so a rate step moves the fit to a short
+ * window within a few captures, and a steady clock gets the longest one.
+ */
+#include "est_internal.h"
+
+#include <math.h>
+
+/* Before a capture joins the fit, every window predicts it; the record of
+ * those predictions picks the window. */
+void est_score_windows(struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    if (e->cap_count < 2)
+        return;
+    struct usbts_est_fit fits[USBTS_EST_NWIN];
+    bool ok[USBTS_EST_NWIN] = {0};
+    est_fit_all(e, fits, ok);
+    int last_ok = -1;
+    for (int j = 0; j < USBTS_EST_NWIN; j++) {
+        if (!ok[j])
+            continue;
+        double err = (double)c->t_ns - est_fit_time(&fits[j], c->mf);
+        double e2 = err * err;
+        e->pred_ewma[j] = e->pred_n[j] == 0 ? e2 : e->pred_ewma[j] + PRED_ALPHA * (e2 - e->pred_ewma[j]);
+        e->pred_n[j]++;
+        last_ok = j;
+    }
+    /* Windows longer than the history share the longest fit's record. */
+    for (int j = last_ok + 1; j < USBTS_EST_NWIN && last_ok >= 0; j++) {
+        e->pred_ewma[j] = e->pred_ewma[last_ok];
+        e->pred_n[j] = e->pred_n[last_ok];
+    }
+    int best = e->win;
+    for (int j = 0; j < USBTS_EST_NWIN; j++)
+        if (e->pred_n[j] >= 3 && (e->pred_n[best] < 3 || e->pred_ewma[j] <= e->pred_ewma[best]))
+            best = j;
+    /* Capture noise is common to every window's record, so their scores
+     * differ by little more than noise while the frame clock keeps its
+     * rate: then the longest window, whose fit averages the most captures,
+     * is the better one even when its score is not quite the lowest.  A
+     * rate change makes the long windows' scores grow far past the noise. */
+    for (int j = USBTS_EST_NWIN - 1; j > best; j--)
+        if (e->pred_n[j] >= 3 && e->pred_ewma[j] <= WINDOW_SLACK * e->pred_ewma[best]) {
+            best = j;
+            break;
+        }
+    e->win = best;
+}
+
+void est_refit(struct usbts_est *e)
+{
+    struct est_sums s = {0};
+    int n = e->cap_count < EST_WIN_SIZE(e->win) ? e->cap_count : EST_WIN_SIZE(e->win);
+    int64_t ref_mf = est_cap_at(e, 0)->mf, ref_t = est_cap_at(e, 0)->t_ns;
+    for (int i = 0; i < n; i++) {
+        const struct usbts_est_capture *c = est_cap_at(e, i);
+        est_add_sums(&s, (double)(c->mf - ref_mf), (double)(c->t_ns - ref_t), est_weight(c));
+    }
+    e->have_fit = est_solve(e, &s, n, ref_mf, ref_t, &e->fit);
+    if (e->have_fit) {
+        /* Kept for a stopped counter's model, whose bound grows at the prior
+         * rate: only a rate known well inside that may stand in for nominal
+         * (a young fit's slope can be off by percent). */
+        double rate_sd = sqrt(e->fit.var_b) / e->fit.b;
+        if (K * rate_sd < 0.1 * PRIOR_RATE && fabs(e->fit.b / NOMINAL_NS - 1) < PRIOR_RATE)
+            e->last_period_ns = e->fit.b;
+        e->stats.rate_ppm = (NOMINAL_NS / e->fit.b - 1.0) * 1e6;
+        e->stats.window = n;
+        est_take_snapshot(e);
+    }
+}

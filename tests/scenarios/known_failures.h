@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * known_failures.h — scenario failures that are known, reported and owned
+ * elsewhere (the estimator's half of issue #16, branch est), listed here so
+ * that `make check` stays green while they stay visible: each prints as
+ * XFAIL with its reason, and one that starts passing prints XPASS (delete
+ * its line then).  Anything not listed fails as usual.
+ *
+ * scenario: a test_scenarios name, or "soak" for a soak scenario's seed;
+ * seed -1: every seed.
+ */
+#ifndef USBTS_KNOWN_FAILURES_H
+#define USBTS_KNOWN_FAILURES_H
+
+#include <string.h>
+
+struct known_failure {
+    const char *scenario;
+    long long seed;
+    const char *why;
+};
+
+static const struct known_failure usbts_known_failures[] = {
+    {"fladj-33", 3, "est: after the FLADJ step (+267 ppm) the wander-aware bound (16b8261) stays at 2 us for p99 121 ns"},
+    /* soak --count 60 --seed 1 (make check's soak_short) */
+    {"soak", 1048585, "est: 4.8% outside with 20 us slow-read runs, NTP ramps and random walk around a suspend"},
+    {"soak", 1048591, "est: 1.5% outside BoundNs with 17 us slow-read runs, NTP ramps and a halt (passed before est)"},
+    {"soak", 1048619, "est: a 9.5 s stall across a 19 ppm host-clock slew starts a new generation"},
+};
+
+static inline const char *usbts_known_failure(const char *scenario, long long seed)
+{
+    for (size_t i = 0; i < sizeof usbts_known_failures / sizeof usbts_known_failures[0]; i++)
+        if (strcmp(usbts_known_failures[i].scenario, scenario) == 0 &&
+            (usbts_known_failures[i].seed < 0 || usbts_known_failures[i].seed == seed))
+            return usbts_known_failures[i].why;
+    return NULL;
+}
+
+#endif
