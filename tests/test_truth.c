@@ -115,19 +115,26 @@ static void first_query_real_clock(void)
     WINUSB_INTERFACE_HANDLE ih;
     CHECK(WinUsb_Initialize(d, &ih));
     USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
+    LONGLONG before_start, after_query;
+    CHECK(usbts_now_ns(d, &before_start));
     CHECK(WinUsb_StartTrackingForTimeSync(ih, &s));
     USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
     memset(&q, 0, sizeof q);
     q.TimeTrackingHandle = s.TimeTrackingHandle;
     CHECK(WinUsb_GetCurrentFrameNumberAndQpc(ih, &q));
+    CHECK(usbts_now_ns(d, &after_query));
     LONGLONG truth;
     CHECK(usbts_sim_truth(d, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth));
     long long err = q.CurrentQueryPerformanceCounter.QuadPart * 100 - truth;
     printf("real clock, first query: error %lld ns, bound %u us\n", err, (unsigned)q.PredictedAccuracyInMicroSeconds);
     /* A microframe boundary mis-named would be 125 µs off. */
     CHECK_MSG(llabs(err) <= (long long)q.PredictedAccuracyInMicroSeconds * 1000, "first query error %lld ns", err);
-    CHECK_MSG(q.PredictedAccuracyInMicroSeconds <= 20, "first query bound %u µs",
-              (unsigned)q.PredictedAccuracyInMicroSeconds);
+    /* Tight: 20 µs, plus what one capture's model honestly grows by at the
+     * prior 1100 ppm until the query (a loaded machine may delay it by
+     * tens of ms; the capture was made inside Start). */
+    long long allowed_us = 20 + (long long)((double)(after_query - before_start) * 1.1e-3 / 1000) + 1;
+    CHECK_MSG(q.PredictedAccuracyInMicroSeconds <= allowed_us, "first query bound %u µs (allowed %lld)",
+              (unsigned)q.PredictedAccuracyInMicroSeconds, allowed_us);
     USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION st = {s.TimeTrackingHandle};
     CHECK(WinUsb_StopTrackingForTimeSync(ih, &st));
     CHECK(WinUsb_Free(ih));
