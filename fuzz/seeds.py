@@ -104,3 +104,17 @@ SYSFS = {
 }
 for name, (sel, text) in SYSFS.items():
     write("sysfs", name, bytes([sel]) + text)
+
+
+# ---- fuzz_uvc: even first byte, one V4L2_META_FMT_UVC buffer; odd, raw headers
+# each after its length byte
+def uvc_header(pts, stc, sof, fid=0, eof=0):
+    return bytes([12, 0x80 | 0x0C | fid | (eof << 1)]) + struct.pack("<IIH", pts, stc, sof)
+
+
+meta = b"".join(struct.pack("<QH", 300000000 + i * 4000000, (300 + i * 4) & 0x7FF) +
+                uvc_header(1000, 2000 + i * 192000, 298 + i * 4, 1, int(i == 2)) for i in range(3))
+write("uvc", "meta3", b"\x00" + meta)
+raw = b"".join(bytes([12]) + uvc_header(5000, 9000 + i * 48000, (100 + i) & 0x7FF) for i in range(6))
+raw += bytes([6, 6, 0x85, 1, 2, 3, 4])  # a header with a PTS and no SCR
+write("uvc", "raw6", b"\x01" + raw)

@@ -98,8 +98,8 @@ static void check_nothing_left(const char *what, HANDLE dev, HANDLE th, int hand
               live_tracking_handles(), handles_before);
     CHECK_MSG(st.users == 0, "%s: no tracking user left (%u)", what, (unsigned)st.users);
     CHECK_MSG(!st.sampling_thread, "%s: no sampler thread recorded", what);
-    CHECK_MSG(test_task_count() == tasks_before, "%s: no thread left (%d tasks, before %d)", what, test_task_count(),
-              tasks_before);
+    int tasks = test_task_count_settled(tasks_before);
+    CHECK_MSG(tasks == tasks_before, "%s: no thread left (%d tasks, before %d)", what, tasks, tasks_before);
 }
 
 /* Start must wait for a boundary; on a counter halted past 2.048 s it times
@@ -128,13 +128,15 @@ static void test_timeout_virtual(void)
 }
 
 /* The same on the real clock, where a successful Start would also start the
- * sampler thread: the timeout (about 2 s) must leave none. */
+ * sampler thread: the timeout (about 2 s) must leave none.  The counter stays
+ * halted for 60 s, far longer than any Start a loaded machine could stretch,
+ * so the Start can only time out; the reset below ends the halt. */
 static void test_timeout_real(void)
 {
     int tasks0 = test_task_count(), handles0 = live_tracking_handles();
     HANDLE dev = open_dev("sim:seed=12,read_ns=5000");
     WINUSB_INTERFACE_HANDLE ih = init(dev);
-    CHECK_SUCCEEDS(usbts_sim_inject(dev, "halt_ms=4000"));
+    CHECK_SUCCEEDS(usbts_sim_inject(dev, "halt_ms=60000"));
     HANDLE th;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -142,13 +144,16 @@ static void test_timeout_real(void)
     CHECK(!start(ih, FALSE, &th) && GetLastError() == ERROR_TIMEOUT);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    CHECK_MSG(secs >= 2.0 && secs < 3.9, "the timeout took %.3f s (2.048 expected)", secs);
+    /* Not before the 2.048 s it promises; how much later depends on the
+     * machine's load, so that is printed, not asserted. */
+    printf("Start on a halted counter (real clock) timed out after %.3f s (2.048 s promised)\n", secs);
+    CHECK_MSG(secs >= 2.048, "the timeout took %.3f s, before the 2.048 s promised", secs);
     check_nothing_left("timeout (real clock)", dev, th, handles0, tasks0);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "reset")); /* the counter runs again */
     CHECK(start(ih, FALSE, &th) && th != NULL);
-    CHECK_EQ(test_task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
     CHECK_SUCCEEDS(WinUsb_Free(ih)); /* stops it */
-    CHECK_EQ(test_task_count(), tasks0);
+    CHECK_EQ(test_task_count_settled(tasks0), tasks0);
     CHECK_SUCCEEDS(usbts_close(dev));
 }
 
@@ -169,7 +174,7 @@ static void test_unplug(void)
     ih = init(dev);
     HANDLE live;
     CHECK(start(ih, TRUE, &live) && live != NULL);
-    CHECK_EQ(test_task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "unplug"));
     SetLastError(0);
     CHECK(!start(ih, TRUE, &th) && GetLastError() == ERROR_DEVICE_NOT_CONNECTED);
@@ -201,7 +206,7 @@ static void test_start_alloc_failures(BOOLEAN tolerable)
         if (pending > 0) {
             /* Passed every check: the walk is complete. */
             CHECK_MSG(ok && th != NULL, "Start with no failure injected succeeds: %s", usbts_last_error_message());
-            CHECK_EQ(test_task_count(), tasks0 + 1);
+            CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
             CHECK_SUCCEEDS(stop(ih, th));
             break;
         }
@@ -220,10 +225,10 @@ static void test_start_alloc_failures(BOOLEAN tolerable)
     CHECK(start(ih, tolerable, &b)); /* the thread is running already: nothing to allocate */
     CHECK_EQ(usbts_failpoint_pending(), 1);
     usbts_failpoint_arm(0);
-    CHECK_EQ(test_task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
     CHECK_SUCCEEDS(stop(ih, a));
     CHECK_SUCCEEDS(stop(ih, b));
-    CHECK_EQ(test_task_count(), tasks0);
+    CHECK_EQ(test_task_count_settled(tasks0), tasks0);
     CHECK_SUCCEEDS(WinUsb_Free(ih));
     CHECK_SUCCEEDS(usbts_close(dev));
     printf("Start (tolerable %d): %d injected failures, each left nothing behind\n", tolerable, failures);
@@ -275,6 +280,6 @@ int main(void)
     CHECK_EQ(live_devices(), 0);
     CHECK_EQ(live_tracking_handles(), 0);
     CHECK_EQ(live_trackers(), 0);
-    CHECK_EQ(test_task_count(), tasks0);
+    CHECK_EQ(test_task_count_settled(tasks0), tasks0);
     return test_finish();
 }

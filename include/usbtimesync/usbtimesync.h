@@ -376,6 +376,77 @@ BOOL usbts_devclock_to_host(const USBTS_DEVCLOCK *Clock, ULONGLONG DeviceTime, L
 
 BOOL usbts_devclock_status(const USBTS_DEVCLOCK *Clock, USBTS_DEVCLOCK_STATUS *Status);
 
+/* ---- UVC cameras: start of exposure on the host clock ----------------------- */
+
+/*
+ * A UVC camera stamps each video frame with a PTS (its own clock, the STC, at
+ * the start of exposure) and sends SCR fields (the STC at a bus SOF, with that
+ * SOF's 11-bit number) in its payload headers.  Each new SCR becomes a pair
+ * (STC, host time of that SOF) through the frame model, and the device-clock
+ * fit maps a PTS to host time with a bound.
+ *
+ * Headers come raw (libusb/libuvc: the first bytes of each payload, with the
+ * host time the transfer completed) or as V4L2_META_FMT_UVC buffers (the
+ * metadata node's blocks: the driver's reception time and frame number, then
+ * the header bytes).  Repeated SCRs are skipped; headers without an SCR still
+ * carry PTS and frame bits; the 11-bit SOF is extended near the reception, the
+ * 32-bit STC unwrapped.  A camera whose SOF numbers do not follow the bus
+ * (cameras the kernel quirks as having an invalid SOF) is detected and the
+ * answers fall back to the reception times, flagged, with a bound of at least
+ * 1 ms: larger, never wrongly small.  A USBTS_UVC belongs to its caller: one
+ * thread at a time.
+ */
+typedef struct USBTS_UVC USBTS_UVC; /* opaque */
+
+/* The camera latches its SCR at any of a high-speed frame's 8 SOFs, not
+ * always at the first: centre on the frame and widen the bound by 437.5 us. */
+#define USBTS_UVC_SOF_ANY_MICROFRAME 0x1u
+
+/* ClockFrequency: the camera's dwClockFrequency (Hz, from VS_PROBE_CONTROL
+ * or the VideoControl interface header).  Flags: USBTS_UVC_*.  NULL with
+ * ERROR_INVALID_PARAMETER or ERROR_NOT_ENOUGH_MEMORY. */
+USBTS_UVC *usbts_uvc_create(ULONG ClockFrequency, ULONG Flags);
+void usbts_uvc_destroy(USBTS_UVC *Uvc);
+
+/* One raw payload header: Header points at the payload's first byte, Length
+ * is how many bytes are there (the header's own bHeaderLength is checked
+ * against it).  ReceivedNs: host clock (usbts_now_ns) when the transfer
+ * carrying it completed; 0: now.  One query if it has a new SCR, none
+ * otherwise.  ERROR_INVALID_PARAMETER for malformed bytes (nothing changes). */
+BOOL usbts_uvc_add_header(USBTS_UVC *Uvc, WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
+                          const void *Header, ULONG Length, LONGLONG ReceivedNs);
+
+/* One V4L2_META_FMT_UVC buffer: Length = its bytesused, every block in it.
+ * The whole buffer is checked before any block is used: a malformed one
+ * changes nothing (ERROR_INVALID_PARAMETER).  One query per new SCR. */
+BOOL usbts_uvc_add_meta(USBTS_UVC *Uvc, WINUSB_INTERFACE_HANDLE InterfaceHandle, HANDLE TimeTrackingHandle,
+                        const void *Buffer, ULONG Length);
+
+#define USBTS_UVC_FALLBACK 0x01u       /* from reception times, not SOFs: a larger bound */
+#define USBTS_UVC_JUNK_SOF 0x02u       /* the camera's SOF numbers were found not to follow the bus */
+#define USBTS_UVC_NEW_GENERATION 0x04u /* the fit restarted since the previous answer */
+
+typedef struct USBTS_UVC_FRAME {
+    ULONG Pts;             /* the PTS mapped (camera clock) */
+    LONGLONG StartNs;      /* start of exposure on the asked clock, ns */
+    LONGLONG BoundNs;      /* error bound on StartNs (>= 1) */
+    ULONG GenerationId;    /* the frame clock's CurrentGenerationID the answer is built on */
+    ULONG FitGeneration;   /* the SOF fit's generation: 1, 2, ... (a restart adds one) */
+    ULONG Flags;           /* USBTS_UVC_* */
+    ULONG Pairs;           /* SCRs in the fit */
+    ULONGLONG Scrs, Repeats, Bad; /* SCRs taken, repeated ones skipped, ones that failed a check */
+} USBTS_UVC_FRAME;
+
+/* The newest PTS seen (the frame just completed: call it once per video
+ * frame, after its headers or its metadata buffer) on Clock (USBTS_CLOCK_*).
+ * ERROR_NOT_FOUND: no header with a PTS since the last call; ERROR_GEN_FAILURE:
+ * not enough SCRs yet.  Pure, apart from the clock offset for a Clock other
+ * than MONOTONIC. */
+BOOL usbts_uvc_frame(USBTS_UVC *Uvc, ULONG Clock, USBTS_UVC_FRAME *Frame);
+
+/* Any PTS (or STC) on Clock, as usbts_uvc_frame. */
+BOOL usbts_uvc_map(USBTS_UVC *Uvc, ULONG Clock, ULONG Pts, USBTS_UVC_FRAME *Frame);
+
 /* ---- The simulated controller -------------------------------------------- */
 
 /* One raw bracketed MFINDEX read, exactly as a sampler sees it (reserved bits
