@@ -25,7 +25,6 @@ static const struct known_failure usbts_known_failures[] = {
     /* soak --count 60 --seed 1 (make check's soak_short) */
     {"soak", 1048585, "est: 4.8% outside with 20 us slow-read runs, NTP ramps and random walk around a suspend"},
     {"soak", 1048591, "est: 1.5% outside BoundNs with 17 us slow-read runs, NTP ramps and a halt (passed before est)"},
-    {"soak", 1048619, "est: a 9.5 s stall across a 19 ppm host-clock slew starts a new generation"},
 };
 
 static inline const char *usbts_known_failure(const char *scenario, long long seed)
