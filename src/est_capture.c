@@ -35,6 +35,7 @@ void usbts_est_burst_begin(struct usbts_est *e)
     e->in_burst = true;
     e->burst_reads = 0;
     e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = false;
+    e->burst_min_w_ns = INFINITY;
 }
 
 bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
@@ -48,6 +49,8 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
     double w = est_width(r);
     bool pre = e->bracket_ns > 0 && est_preempted(e, w);
     est_note_bracket(e, w);
+    if (w < e->burst_min_w_ns)
+        e->burst_min_w_ns = w;
     if (!pre)
         e->stats.bracket_ns = (int64_t)e->bracket_ns;
     bool first = e->burst_reads == 0;

@@ -124,6 +124,8 @@ struct usbts_est {
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
     double bracket_ns;       /* low quantile of read brackets */
+    double burst_min_w_ns;   /* the narrowest read of the current burst ... */
+    double spacing_ns;       /* ... and of the last burst of two or more: the read grid now */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];
     double noise_ewma;       /* mean capture variance, ns^2 */
