@@ -29,7 +29,8 @@ set_tests_properties(soak_short PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
 # the failure class its fix closed.
 #   4448059414: a 8 s stall across a 67 ppm host-clock slew made a new generation
 #   4448059589: slow-read runs and NTP ramps: bursts phase-locked to the boundary, captures biased
-foreach(seed 4448059414 4448059589)
+#   814743757, 814743768: a reset under heavy preemption seen only after 100-200 ms (no clean pair of reads)
+foreach(seed 4448059414 4448059589 814743757 814743768)
   add_test(NAME soak_seed_${seed} COMMAND soak --one ${seed})
   set_tests_properties(soak_seed_${seed} PROPERTIES LABELS "unit;accuracy" TIMEOUT 300)
 endforeach()

@@ -19,6 +19,7 @@ void est_clear_epoch(struct usbts_est *e)
         e->stats.discontinuities++;
     e->cap_head = e->cap_count = 0;
     e->pending_count = 0;
+    e->odd_valid = false;
     e->have_fit = false;
     e->stopped = false;
     e->long_probe = false;

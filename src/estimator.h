@@ -120,6 +120,9 @@ struct usbts_est {
     /* captures no count explains: a possible discontinuity */
     struct usbts_est_capture pending[2];
     int32_t pending_count;
+    /* the latest clean single read the model cannot explain (odd_valid) */
+    struct usbts_read odd;
+    bool odd_valid;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
