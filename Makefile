@@ -2,7 +2,8 @@
 # The two commands a newcomer runs:
 #   make run    build, then track a simulated controller for a few seconds
 #   make check  build, then run every test, plain and under ASan+UBSan
-# CMake and ctest do the work underneath.
+# CMake and ctest do the work underneath.  `make check-load` runs check's
+# tests N times beside LOAD busy loops (docs/TESTING.md).
 
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
@@ -10,8 +11,11 @@ BUILD_TSAN  ?= build-tsan
 PREFIX      ?= /usr/local
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS  ?=
+N           ?= 10
+LOAD        ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build build-asan build-tsan run check check-plain check-asan check-tsan install bench fuzz clean
+.PHONY: all build build-asan build-tsan run check check-plain check-asan check-tsan check-load ctest-plain ctest-asan \
+	install bench fuzz clean
 
 all: build
 
@@ -41,14 +45,25 @@ run: build
 # exits 77; each check lists those lines, never skipping silently.
 skipped = grep -h '^SKIP: ' $(1)/Testing/Temporary/LastTest*.log 2>/dev/null | sort -u
 
+# The tests of each build; ctest-plain and ctest-asan run them without
+# building (make check-load builds once, then runs these N times).
+TESTS_PLAIN = cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS); rc=$$?; \
+	$(call skipped,.); exit $$rc
+TESTS_ASAN = cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ctest --output-on-failure -j $(JOBS) -LE 'e2e|bench|nosan' $(CTEST_ARGS); rc=$$?; \
+	$(call skipped,.); exit $$rc
+
 check-plain: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS); rc=$$?; \
-		$(call skipped,.); exit $$rc
+	@$(TESTS_PLAIN)
 
 check-asan: build-asan
-	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -LE 'e2e|bench|nosan' $(CTEST_ARGS); rc=$$?; \
-		$(call skipped,.); exit $$rc
+	@$(TESTS_ASAN)
+
+ctest-plain:
+	@$(TESTS_PLAIN)
+
+ctest-asan:
+	@$(TESTS_ASAN)
 
 check-tsan: build-tsan
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L concurrency $(CTEST_ARGS)
@@ -57,6 +72,12 @@ check: check-plain check-asan
 	@{ $(call skipped,$(BUILD)); $(call skipped,$(BUILD_ASAN)); } | sort -u | \
 		sed '1i make check: these optional groups did not run; install what each line names to run them:'
 	@command -v clang >/dev/null 2>&1 || echo "SKIP: fuzzing is 'make fuzz', not part of make check, and needs clang (apt-get install clang libclang-rt-14-dev)"
+
+# make check's tests, N times (default 10), each run beside LOAD busy loops
+# (default one per core): builds once, prints every failure with its test and
+# failing line, and "k of N runs passed".  Logs in $(BUILD)/check-load/.
+check-load: build build-asan
+	@N='$(N)' LOAD='$(LOAD)' BUILD='$(BUILD)' BUILD_ASAN='$(BUILD_ASAN)' MAKE='$(MAKE)' tests/check_load.sh
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

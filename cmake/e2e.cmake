@@ -14,5 +14,6 @@ if(NOT USBTS_SANITIZE)
   target_link_options(e2e_cli PRIVATE -static)
   add_test(NAME e2e_qemu COMMAND ${CMAKE_SOURCE_DIR}/tests/e2e/run.sh $<TARGET_FILE:e2e_guest>
                                  ${CMAKE_BINARY_DIR}/e2e $<TARGET_FILE:e2e_cli>)
-  set_tests_properties(e2e_qemu PROPERTIES LABELS e2e TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+  # TIMEOUT: two boots of at most 240 s each (lib.sh), a hang guard only.
+  set_tests_properties(e2e_qemu PROPERTIES LABELS e2e TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()

@@ -128,13 +128,15 @@ static void test_timeout_virtual(void)
 }
 
 /* The same on the real clock, where a successful Start would also start the
- * sampler thread: the timeout (about 2 s) must leave none. */
+ * sampler thread: the timeout (about 2 s) must leave none.  The counter stays
+ * halted for 60 s, far longer than any Start a loaded machine could stretch,
+ * so the Start can only time out; the reset below ends the halt. */
 static void test_timeout_real(void)
 {
     int tasks0 = test_task_count(), handles0 = live_tracking_handles();
     HANDLE dev = open_dev("sim:seed=12,read_ns=5000");
     WINUSB_INTERFACE_HANDLE ih = init(dev);
-    CHECK_SUCCEEDS(usbts_sim_inject(dev, "halt_ms=4000"));
+    CHECK_SUCCEEDS(usbts_sim_inject(dev, "halt_ms=60000"));
     HANDLE th;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -142,7 +144,10 @@ static void test_timeout_real(void)
     CHECK(!start(ih, FALSE, &th) && GetLastError() == ERROR_TIMEOUT);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    CHECK_MSG(secs >= 2.0 && secs < 3.9, "the timeout took %.3f s (2.048 expected)", secs);
+    /* Not before the 2.048 s it promises; how much later depends on the
+     * machine's load, so that is printed, not asserted. */
+    printf("Start on a halted counter (real clock) timed out after %.3f s (2.048 s promised)\n", secs);
+    CHECK_MSG(secs >= 2.048, "the timeout took %.3f s, before the 2.048 s promised", secs);
     check_nothing_left("timeout (real clock)", dev, th, handles0, tasks0);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "reset")); /* the counter runs again */
     CHECK(start(ih, FALSE, &th) && th != NULL);

@@ -107,38 +107,75 @@ static void run(const char *spec)
     CHECK(usbts_close(d));
 }
 
-/* On the real clock: Start(FALSE) returns with a captured boundary, so the
- * very first query is already within its bound. */
-static void first_query_real_clock(void)
+/* The first query after Start(FALSE): Start returns with a captured
+ * boundary, so that query is already inside its bound.  The query's microframe
+ * is checked against the truth: an answer one microframe off is 125 µs off,
+ * give or take the model's own error, so the check catches it only while the
+ * bound is under half a microframe (TELLS_US).  Returns the bound (µs). */
+#define TELLS_US 62
+static unsigned first_query(const char *spec, long long *err_out)
 {
-    HANDLE d = usbts_open("sim:seed=3,drift_ppm=300");
+    HANDLE d = usbts_open(spec);
+    CHECK_MSG(d != INVALID_HANDLE_VALUE, "open %s: %s", spec, usbts_last_error_message());
     WINUSB_INTERFACE_HANDLE ih;
     CHECK(WinUsb_Initialize(d, &ih));
     USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
-    LONGLONG before_start, after_query;
-    CHECK(usbts_now_ns(d, &before_start));
     CHECK(WinUsb_StartTrackingForTimeSync(ih, &s));
     USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
     memset(&q, 0, sizeof q);
     q.TimeTrackingHandle = s.TimeTrackingHandle;
     CHECK(WinUsb_GetCurrentFrameNumberAndQpc(ih, &q));
-    CHECK(usbts_now_ns(d, &after_query));
     LONGLONG truth;
     CHECK(usbts_sim_truth(d, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber, &truth));
     long long err = q.CurrentQueryPerformanceCounter.QuadPart * 100 - truth;
-    printf("real clock, first query: error %lld ns, bound %u us\n", err, (unsigned)q.PredictedAccuracyInMicroSeconds);
-    /* A microframe boundary mis-named would be 125 µs off. */
-    CHECK_MSG(llabs(err) <= (long long)q.PredictedAccuracyInMicroSeconds * 1000, "first query error %lld ns", err);
-    /* Tight: 20 µs, plus what one capture's model honestly grows by at the
-     * prior 1100 ppm until the query (a loaded machine may delay it by
-     * tens of ms; the capture was made inside Start). */
-    long long allowed_us = 20 + (long long)((double)(after_query - before_start) * 1.1e-3 / 1000) + 1;
-    CHECK_MSG(q.PredictedAccuracyInMicroSeconds <= allowed_us, "first query bound %u µs (allowed %lld)",
-              (unsigned)q.PredictedAccuracyInMicroSeconds, allowed_us);
+    unsigned bound = (unsigned)q.PredictedAccuracyInMicroSeconds;
+    printf("%s, first query: error %lld ns, bound %u us\n", spec, err, bound);
+    /* What holds whatever the load: the bound is finite (at least 1 µs, not
+     * saturated at 0xFFFFFFFF) and the answer lies inside it. */
+    CHECK_MSG(bound >= 1 && bound < 0xFFFFFFFFu, "%s: first query bound %u µs", spec, bound);
+    CHECK_MSG(llabs(err) <= (long long)bound * 1000, "%s: first query error %lld ns outside its bound %u µs", spec, err,
+              bound);
     USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION st = {s.TimeTrackingHandle};
     CHECK(WinUsb_StopTrackingForTimeSync(ih, &st));
     CHECK(WinUsb_Free(ih));
     CHECK(usbts_close(d));
+    *err_out = err;
+    return bound;
+}
+
+/* Virtual clock: deterministic, so here the bound itself is asserted.  A
+ * Start that returned before capturing a boundary would state the coarse
+ * bound of a single read (65 µs for this spec); a captured one is a few µs. */
+static void first_query_virtual_clock(void)
+{
+    long long err;
+    unsigned bound = first_query("sim:clock=virtual,seed=3,drift_ppm=300", &err);
+    CHECK_MSG(bound <= 20, "virtual clock: first query bound %u µs (a captured boundary gives a few µs)", bound);
+}
+
+/* Real clock: how tight the first bound is depends on how the sampler's reads
+ * were scheduled (a busy machine stretches them), so it is printed, never
+ * asserted.  The error-within-bound check tells a wrong microframe only while
+ * the bound is under TELLS_US; an attempt whose reads a loaded machine
+ * stretched past that cannot show it, so it is retried, at most 5 times in
+ * all.  Every attempt must still be honest. */
+static void first_query_real_clock(void)
+{
+    enum { ATTEMPTS = 5 };
+    int tries = 0;
+    unsigned bound = 0;
+    long long err = 0;
+    do {
+        bound = first_query("sim:seed=3,drift_ppm=300", &err);
+        tries++;
+    } while (bound >= TELLS_US && tries < ATTEMPTS);
+    if (bound >= TELLS_US)
+        printf("real clock: all %d first bounds >= %d us (a loaded machine); the microframe was checked on the virtual "
+               "clock only\n",
+               tries, TELLS_US);
+    else
+        printf("real clock: the first query named the right microframe (error %lld ns, bound %u us, attempt %d)\n", err,
+               bound, tries);
 }
 
 int main(void)
@@ -147,6 +184,7 @@ int main(void)
     run("sim:clock=virtual,seed=2,drift_ppm=500,preempt_prob=0.01");
     run("sim:clock=virtual,seed=3,drift_ppm=-500,preempt_prob=0.01");
     run("sim:clock=virtual,seed=4,drift_ppm=123.4,latch=0.9");
+    first_query_virtual_clock();
     first_query_real_clock();
     return test_finish();
 }

@@ -29,8 +29,18 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
+# A guard against a hung command, not a speed limit: far above what any
+# command takes on a loaded machine, and below ctest's TIMEOUT, so a hang is
+# reported with the command that hung.
+HANG_S = 240
+
+
 def run(*args):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120)
+    try:
+        p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        check(False, "usbtimesync %s still running after %d s: hung" % (" ".join(args), HANG_S))
+        return -1, "", ""
     return p.returncode, p.stdout, p.stderr
 
 

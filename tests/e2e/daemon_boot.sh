@@ -14,7 +14,7 @@ kbd_node() {
 # The guest has no udev: give the keyboard's node to the test uid, as a rule would.
 give_node() {
     i=0
-    while ! node=$(kbd_node) && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! node=$(kbd_node) && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     [ -n "$node" ] || { echo "E2E FAIL: no keyboard"; return 1; }
     chown $TEST_UID "$node" && chmod 0600 "$node"
     echo "E2E node $node given to uid $TEST_UID"
@@ -26,7 +26,7 @@ status=0
 /daemon_guest $TEST_UID refused || status=1
 /usbtimesyncd -v 2>&1 | sed 's/^/E2E daemon log: /' &
 i=0
-while [ ! -S /run/usbtimesync/socket ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -S /run/usbtimesync/socket ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 /daemon_guest $TEST_UID track >/tmp/client.log 2>&1 &
 client=$!
 i=0

@@ -23,7 +23,7 @@ fail() {
 controller() { basename "$(readlink -f /sys/bus/usb/devices/usb1/..)"; }
 wait_devices() {
     i=0
-    while [ "$(cat /sys/bus/usb/devices/*/idVendor 2>/dev/null | grep -c 0627)" -lt 2 ] && [ $i -lt 100 ]; do
+    while [ "$(cat /sys/bus/usb/devices/*/idVendor 2>/dev/null | grep -c 0627)" -lt 2 ] && [ $i -lt 300 ]; do
         sleep 0.1
         i=$((i + 1))
     done

@@ -16,7 +16,10 @@
 E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_CACHE=${USBTS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usbtimesync-e2e}
 E2E_ACCEL=${USBTS_E2E_ACCEL:-tcg} # TCG runs anywhere; KVM inside a VM (nested) can hang
-E2E_BOOT_TIMEOUT=${USBTS_E2E_BOOT_TIMEOUT:-120}
+# A guard against a hung guest, not a speed limit: a boot takes ~15 s on an
+# idle host and ~55 s beside three busy loops on two cores (TCG); 240 s
+# leaves room for a host busier still.  ctest's TIMEOUT covers two boots.
+E2E_BOOT_TIMEOUT=${USBTS_E2E_BOOT_TIMEOUT:-240}
 E2E_MODULES=${E2E_MODULES:-}
 
 e2e_skip() {
@@ -60,6 +63,11 @@ e2e_initramfs() {
     (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio" || { echo "FAIL: cpio"; return 1; }
 }
 
+# no_timer_check: early in boot the kernel counts timer interrupts over a
+# delay loop and panics ("IO-APIC + timer doesn't work!") when too few came;
+# an emulated CPU starved by a busy host fails that count with nothing wrong
+# (seen beside three busy loops).  KVM guests skip the check for that reason.
+#
 # Boots the initramfs once.  The console goes to $work/guest-NAME.log; its
 # E2E and usbtimesync lines are echoed, prefixed with [NAME].  Sets
 # E2E_CONSOLE (the console without carriage returns) and E2E_TOOK (s).
@@ -70,7 +78,7 @@ e2e_boot() {
     start=$(date +%s)
     timeout "$E2E_BOOT_TIMEOUT" "$E2E_QEMU" -M q35 -m 256M -smp 2 -accel "$E2E_ACCEL" -display none \
         -monitor none -serial stdio -no-reboot -kernel "$E2E_CACHE/vmlinuz" -initrd "$work/initramfs.cpio" \
-        -append "console=ttyS0 quiet loglevel=3 panic=-1 $append" "$@" </dev/null >"$log" 2>&1
+        -append "console=ttyS0 quiet loglevel=3 panic=-1 no_timer_check $append" "$@" </dev/null >"$log" 2>&1
     rc=$?
     E2E_TOOK=$(($(date +%s) - start))
     E2E_CONSOLE=$(tr -d '\r' <"$log")
