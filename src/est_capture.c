@@ -59,6 +59,7 @@ bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w)
             est_clear_epoch(e);
             e->anchor_mf = (int64_t)low;
             e->anchor_ns = est_mid(r);
+            e->anchor_half_ns = 0.5 * w;
             e->have_anchor = true;
             return true;
         }
@@ -99,6 +100,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         est_clear_epoch(e);
         e->anchor_mf = (int64_t)(r->mfindex & MASK);
         e->anchor_ns = est_mid(r);
+        e->anchor_half_ns = 0.5 * w;
         e->have_anchor = true;
         e->first = e->prev = *r;
         return false;
@@ -163,6 +165,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
             }
             e->anchor_mf = ext;
             e->anchor_ns = est_mid(r);
+            e->anchor_half_ns = 0.5 * w;
         }
         return false;
     }

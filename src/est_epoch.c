@@ -218,5 +218,8 @@ void est_leave_stopped(struct usbts_est *e, const struct usbts_read *r)
     est_clear_epoch(e);
     e->anchor_mf = m;
     e->anchor_ns = est_mid(r);
+    /* any read that shows the counter moving again, a preempted one too:
+     * its own width says how well it places the new count */
+    e->anchor_half_ns = 0.5 * est_width(r);
     e->have_anchor = true;
 }

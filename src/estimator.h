@@ -92,7 +92,8 @@ struct usbts_est {
     bool stopped;            /* the counter is not advancing */
     bool have_anchor;        /* the extension knows one (mf, time) pair */
     int64_t anchor_mf;       /* extended count of the latest accepted read */
-    double anchor_ns;        /* its latch estimate */
+    double anchor_ns;        /* its latch estimate ... */
+    double anchor_half_ns;   /* ... good to half its read's bracket */
     int64_t frozen_mf;       /* while stopped */
     double frozen_start_ns;  /* estimated start of the frozen microframe ... */
     double frozen_half_ns;   /* ... give or take this much beyond one microframe */
