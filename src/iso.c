@@ -212,6 +212,11 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
             int64_t t_last = usbts_model_start_ns(&s.m, cur.pick + (int64_t)(n - 1) * r.interval_uf);
             int64_t bf = usbts_snapshot_bound(&s, t_first), bl = usbts_snapshot_bound(&s, t_last);
             int64_t urb_bound = bf > bl ? bf : bl;
+            /* Packets an interval apart: each start is the one before plus
+             * the interval's product (exact, so equal to start_ns of each). */
+            __int128 step_fp = (__int128)r.interval_uf * (__int128)s.m.period_fp;
+            __int128 mf_fp = usbts_model_offset_fp(&s.m, cur.pick);
+            __int128 lo_fp = usbts_model_offset_fp(&s.m, cur.lo), hi_fp = usbts_model_offset_fp(&s.m, cur.hi);
             for (ULONG i = 0; i < n; i++) {
                 USBTS_ISO_PACKET *p = &packets[u * USBTS_ISO_PACKETS_PER_URB + i];
                 int64_t step = (int64_t)i * r.interval_uf;
@@ -220,12 +225,13 @@ BOOL usbts_iso_submitted(WINUSB_INTERFACE_HANDLE ih, HANDLE th, USBTS_ISO_STREAM
                 split_mf(mf, &p->UsbFrameNumber, &p->MicroFrameNumber);
                 split_mf(lo, &p->EarliestFrame, &p->EarliestMicroFrame);
                 split_mf(hi, &p->LatestFrame, &p->LatestMicroFrame);
-                p->StartNs = usbts_model_start_ns(&s.m, mf);
-                p->EarliestNs = lo == mf ? p->StartNs : usbts_model_start_ns(&s.m, lo);
-                p->LatestNs = hi == mf ? p->StartNs : usbts_model_start_ns(&s.m, hi);
+                p->StartNs = usbts_model_start_at_fp(&s.m, mf_fp);
+                p->EarliestNs = usbts_model_start_at_fp(&s.m, lo_fp);
+                p->LatestNs = usbts_model_start_at_fp(&s.m, hi_fp);
                 p->BoundNs = urb_bound;
                 p->Urb = u;
                 p->Ambiguous = lo != hi;
+                mf_fp += step_fp, lo_fp += step_fp, hi_fp += step_fp;
             }
         }
         int64_t span = (int64_t)n * r.interval_uf;

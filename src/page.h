@@ -100,7 +100,8 @@ void usbts_page_init_local(struct usbts_page *p);
  * STALE past USBTS_PAGE_STALE_MAX_NS).  dev: index in devices[], or
  * UINT32_MAX for none.  No syscall, no lock, no allocation.
  */
-static inline enum usbts_page_state usbts_page_read(const struct usbts_page *p, uint32_t dev, struct usbts_model *m,
+static inline __attribute__((always_inline)) enum usbts_page_state
+usbts_page_read(const struct usbts_page *p, uint32_t dev, struct usbts_model *m,
                                                     int64_t *now)
 {
     if (usbts_page_flag(&p->pub.gone))

@@ -28,7 +28,7 @@ struct usbts_snapshot {
 };
 
 /* ERROR_SUCCESS, ERROR_INVALID_HANDLE or ERROR_DEVICE_NOT_CONNECTED. */
-static inline DWORD usbts_snapshot_take(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct usbts_snapshot *s)
+static inline __attribute__((always_inline)) DWORD usbts_snapshot_take(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct usbts_snapshot *s)
 {
     if (!ih || !th || !usbts_if_valid(ih, &s->ii) || !usbts_tr_valid(th, ih, &s->ti))
         return ERROR_INVALID_HANDLE;

@@ -100,35 +100,42 @@ void usbts_tracker_stall(uint32_t idx, int64_t until_ns);
 /* Seqlock read of the published model (lock-free, no syscall).  tries == 0
  * spins until a consistent copy is read (the writer is in this process and
  * always finishes); otherwise false after that many inconsistent passes (a
- * writer in another process may have died inside an update). */
+ * writer in another process may have died inside an update), with *m
+ * holding nothing meaningful. */
 static inline bool usbts_tracker_read_model_n(const struct usbts_tracker_pub *pub, struct usbts_model *m,
                                               uint32_t tries)
 {
-    uint64_t w[USBTS_MODEL_WORDS];
+    uint64_t w0;
     uint32_t s1, s2;
     for (;;) {
         s1 = atomic_load_explicit(&pub->seq, memory_order_acquire);
         /* Acquire loads keep the second sequence read after the data (a
          * plain load on x86, and a pattern ThreadSanitizer understands,
          * unlike a standalone fence).  Written out: a loop of atomics is
-         * not unrolled, and this is the query's hot path. */
-        w[0] = atomic_load_explicit(&pub->model[0], memory_order_acquire);
-        w[1] = atomic_load_explicit(&pub->model[1], memory_order_acquire);
-        w[2] = atomic_load_explicit(&pub->model[2], memory_order_acquire);
-        w[3] = atomic_load_explicit(&pub->model[3], memory_order_acquire);
-        w[4] = atomic_load_explicit(&pub->model[4], memory_order_acquire);
-        w[5] = atomic_load_explicit(&pub->model[5], memory_order_acquire);
-        w[6] = atomic_load_explicit(&pub->model[6], memory_order_acquire);
-        w[7] = atomic_load_explicit(&pub->model[7], memory_order_acquire);
-        w[8] = atomic_load_explicit(&pub->model[8], memory_order_acquire);
+         * not unrolled, and this is the query's hot path.  Each word goes
+         * straight into its field (the caller's struct), not through a
+         * local array: nine live registers across the loop spilled, and the
+         * copy cost a load and a store per word.  A torn pass is simply
+         * overwritten by the next. */
+        w0 = atomic_load_explicit(&pub->model[0], memory_order_acquire);
+        m->ref_ns = (int64_t)atomic_load_explicit(&pub->model[1], memory_order_acquire);
+        m->ref_mf = (int64_t)atomic_load_explicit(&pub->model[2], memory_order_acquire);
+        m->period_fp = atomic_load_explicit(&pub->model[3], memory_order_acquire);
+        m->rate_fp = atomic_load_explicit(&pub->model[4], memory_order_acquire);
+        m->bound0_ns = (int64_t)atomic_load_explicit(&pub->model[5], memory_order_acquire);
+        m->bound_slope_fp = atomic_load_explicit(&pub->model[6], memory_order_acquire);
+        m->bound_wander_fp = atomic_load_explicit(&pub->model[7], memory_order_acquire);
+        m->heartbeat_ns = (int64_t)atomic_load_explicit(&pub->model[8], memory_order_acquire);
         s2 = atomic_load_explicit(&pub->seq, memory_order_relaxed);
         if (!(s1 & 1u) && s1 == s2)
             break;
         if (tries && --tries == 0)
             return false;
     }
+    /* the order of usbts_model_pack */
     _Static_assert(USBTS_MODEL_WORDS == 9, "the seqlock read names every word");
-    usbts_model_unpack(w, m);
+    m->generation = (uint32_t)w0;
+    m->flags = (uint32_t)(w0 >> 32);
     return true;
 }
 

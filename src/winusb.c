@@ -212,7 +212,8 @@ struct query {
 
 /* Validates both handles and reads the model and the clock.  ERROR_SUCCESS or
  * the error to report. */
-static inline DWORD query_begin(WINUSB_INTERFACE_HANDLE ih, HANDLE th, struct query *q)
+static inline __attribute__((always_inline)) DWORD query_begin(WINUSB_INTERFACE_HANDLE ih, HANDLE th,
+                                                               struct query *q)
 {
     if (!usbts_if_valid(ih, &q->ii) || !usbts_tr_valid(th, ih, &q->ti))
         return ERROR_INVALID_HANDLE;

@@ -98,8 +98,8 @@ static void check_nothing_left(const char *what, HANDLE dev, HANDLE th, int hand
               live_tracking_handles(), handles_before);
     CHECK_MSG(st.users == 0, "%s: no tracking user left (%u)", what, (unsigned)st.users);
     CHECK_MSG(!st.sampling_thread, "%s: no sampler thread recorded", what);
-    CHECK_MSG(test_task_count() == tasks_before, "%s: no thread left (%d tasks, before %d)", what, test_task_count(),
-              tasks_before);
+    int tasks = test_task_count_settled(tasks_before);
+    CHECK_MSG(tasks == tasks_before, "%s: no thread left (%d tasks, before %d)", what, tasks, tasks_before);
 }
 
 /* Start must wait for a boundary; on a counter halted past 2.048 s it times
@@ -151,9 +151,9 @@ static void test_timeout_real(void)
     check_nothing_left("timeout (real clock)", dev, th, handles0, tasks0);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "reset")); /* the counter runs again */
     CHECK(start(ih, FALSE, &th) && th != NULL);
-    CHECK_EQ(test_task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
     CHECK_SUCCEEDS(WinUsb_Free(ih)); /* stops it */
-    CHECK_EQ(test_task_count(), tasks0);
+    CHECK_EQ(test_task_count_settled(tasks0), tasks0);
     CHECK_SUCCEEDS(usbts_close(dev));
 }
 
@@ -174,7 +174,7 @@ static void test_unplug(void)
     ih = init(dev);
     HANDLE live;
     CHECK(start(ih, TRUE, &live) && live != NULL);
-    CHECK_EQ(test_task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
     CHECK_SUCCEEDS(usbts_sim_inject(dev, "unplug"));
     SetLastError(0);
     CHECK(!start(ih, TRUE, &th) && GetLastError() == ERROR_DEVICE_NOT_CONNECTED);
@@ -206,7 +206,7 @@ static void test_start_alloc_failures(BOOLEAN tolerable)
         if (pending > 0) {
             /* Passed every check: the walk is complete. */
             CHECK_MSG(ok && th != NULL, "Start with no failure injected succeeds: %s", usbts_last_error_message());
-            CHECK_EQ(test_task_count(), tasks0 + 1);
+            CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
             CHECK_SUCCEEDS(stop(ih, th));
             break;
         }
@@ -225,10 +225,10 @@ static void test_start_alloc_failures(BOOLEAN tolerable)
     CHECK(start(ih, tolerable, &b)); /* the thread is running already: nothing to allocate */
     CHECK_EQ(usbts_failpoint_pending(), 1);
     usbts_failpoint_arm(0);
-    CHECK_EQ(test_task_count(), tasks0 + 1);
+    CHECK_EQ(test_task_count_settled(tasks0 + 1), tasks0 + 1);
     CHECK_SUCCEEDS(stop(ih, a));
     CHECK_SUCCEEDS(stop(ih, b));
-    CHECK_EQ(test_task_count(), tasks0);
+    CHECK_EQ(test_task_count_settled(tasks0), tasks0);
     CHECK_SUCCEEDS(WinUsb_Free(ih));
     CHECK_SUCCEEDS(usbts_close(dev));
     printf("Start (tolerable %d): %d injected failures, each left nothing behind\n", tolerable, failures);
@@ -280,6 +280,6 @@ int main(void)
     CHECK_EQ(live_devices(), 0);
     CHECK_EQ(live_tracking_handles(), 0);
     CHECK_EQ(live_trackers(), 0);
-    CHECK_EQ(test_task_count(), tasks0);
+    CHECK_EQ(test_task_count_settled(tasks0), tasks0);
     return test_finish();
 }

@@ -386,7 +386,7 @@ int main(void)
         q.TimeTrackingHandle = atomic_load(&trs[k]);
         CHECK_FAILS_WITH(WinUsb_GetCurrentFrameNumberAndQpc(atomic_load(&tr_owner[k]), &q), ERROR_INVALID_HANDLE);
     }
-    int tasks1 = test_task_count(), samplers_left = sampler_threads();
+    int tasks1 = test_task_count_settled(tasks0), samplers_left = sampler_threads();
 
     long total = 0;
     printf("%-22s %9s", "operation", "ok");

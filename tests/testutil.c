@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <stdarg.h>
+#include <time.h>
 
 int test_passed, test_failed;
 
@@ -38,5 +39,16 @@ int test_task_count(void)
         if (e->d_name[0] != '.')
             n++;
     closedir(d);
+    return n;
+}
+
+int test_task_count_settled(int want)
+{
+    int n = test_task_count();
+    for (int i = 0; i < 5000 && n != want; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        n = test_task_count();
+    }
     return n;
 }

@@ -28,6 +28,14 @@ int test_finish(void);
 /* Threads in this process now (/proc/self/task), or -1. */
 int test_task_count(void);
 
+/* The thread count once it equals want, or, if it does not within 5 s, the
+ * count then.  A thread that pthread_join has just returned for may still be
+ * listed for a moment: the kernel wakes the joiner when the thread clears its
+ * tid, before it releases the thread.  So a count expected to fall after a
+ * join is polled (every ms, bounded) rather than read once; a thread really
+ * left running still fails the comparison. */
+int test_task_count_settled(int want);
+
 #ifdef __cplusplus
 }
 #endif
