@@ -25,6 +25,15 @@ set_target_properties(soak PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DI
 target_link_libraries(soak PRIVATE usbts_scenario)
 add_test(NAME soak_short COMMAND soak --count 60 --seed 1)
 set_tests_properties(soak_short PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
+# Soak scenarios that once failed (issue #16), replayed by seed: each names
+# the failure class its fix closed.
+#   4448059414: a 8 s stall across a 67 ppm host-clock slew made a new generation
+#   4448059589: slow-read runs and NTP ramps: bursts phase-locked to the boundary, captures biased
+#   814743757, 814743768: a reset under heavy preemption seen only after 100-200 ms (no clean pair of reads)
+foreach(seed 4448059414 4448059589 814743757 814743768)
+  add_test(NAME soak_seed_${seed} COMMAND soak --one ${seed})
+  set_tests_properties(soak_seed_${seed} PROPERTIES LABELS "unit;accuracy" TIMEOUT 300)
+endforeach()
 
 # Each simulator option against what it promises; time slicing changes nothing.
 add_executable(test_sim_options ${CMAKE_SOURCE_DIR}/tests/scenarios/test_sim_options.c ${CMAKE_SOURCE_DIR}/tests/testutil.c)

@@ -30,11 +30,52 @@ static bool est_preempted(const struct usbts_est *e, double w)
     return w > 3.0 * e->bracket_ns + 1000.0;
 }
 
+/* A reset seen in single reads.  The held-captures path needs two clean
+ * captures, and under heavy preemption (reads preempted 8% of the time for
+ * 200 us and more: nearly all of the wall time inside long reads) a clean
+ * pair around a boundary is rare: a reset then went unnoticed for 100 ms and
+ * more (issue #16 soak).  One unstretched read already tells the count to a
+ * microframe.  Two that the model cannot explain, taken at least 2.5
+ * microframes apart, that show the counter running at the nominal rate
+ * between them (a halted counter does not), are a discontinuity: the epoch
+ * restarts from the newer as a single-read anchor, whose bound is honest
+ * (a microframe and the bracket) until captures come. */
+bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w)
+{
+    if (w > 2 * e->bracket_ns + 2000)
+        return false;
+    double m, unc;
+    uint32_t low = r->mfindex & MASK;
+    if (!est_predict(e, est_mid(r), &m, &unc) ||
+        fabs((double)est_extend_low(low, m) - m) <= unc + 0.5 * w / NOMINAL_NS + 1) {
+        e->odd_valid = false;
+        return false;
+    }
+    if (e->odd_valid) {
+        double dt = est_mid(r) - est_mid(&e->odd);
+        double dm = (double)((low - e->odd.mfindex) & MASK);
+        double tol = 2 + (0.5 * (w + est_width(&e->odd)) + PRIOR_RATE * dt) / NOMINAL_NS;
+        if (dt >= STOP_NS && dt < WRAP / 4 * NOMINAL_NS && fabs(dm - dt / NOMINAL_NS) <= tol) {
+            est_clear_epoch(e);
+            e->anchor_mf = (int64_t)low;
+            e->anchor_ns = est_mid(r);
+            e->anchor_half_ns = 0.5 * w;
+            e->have_anchor = true;
+            return true;
+        }
+    }
+    e->odd = *r;
+    e->odd.mfindex = low;
+    e->odd_valid = true;
+    return false;
+}
+
 void usbts_est_burst_begin(struct usbts_est *e)
 {
     e->in_burst = true;
     e->burst_reads = 0;
     e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = false;
+    e->burst_min_w_ns = INFINITY;
 }
 
 bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
@@ -48,6 +89,8 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
     double w = est_width(r);
     bool pre = e->bracket_ns > 0 && est_preempted(e, w);
     est_note_bracket(e, w);
+    if (w < e->burst_min_w_ns)
+        e->burst_min_w_ns = w;
     if (!pre)
         e->stats.bracket_ns = (int64_t)e->bracket_ns;
     bool first = e->burst_reads == 0;
@@ -57,6 +100,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         est_clear_epoch(e);
         e->anchor_mf = (int64_t)(r->mfindex & MASK);
         e->anchor_ns = est_mid(r);
+        e->anchor_half_ns = 0.5 * w;
         e->have_anchor = true;
         e->first = e->prev = *r;
         return false;
@@ -69,6 +113,10 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         }
         e->prev = *r;
         return false;
+    }
+    if (!pre && e->cap_count > 0 && est_odd_read(e, r, w)) {
+        e->first = e->prev = *r;
+        return true;
     }
     if (first) {
         e->first = e->prev = *r;
@@ -88,7 +136,17 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
                 /* (a preempted read is no evidence of a late wake-up: it
                  * does not count towards the misses that bring a probe) */
                 e->burst_missed = !pre;
-                e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
+                /* One late wake-up is chance (a loaded machine wakes some
+                 * sampler late now and then, by any amount): no lead fixes
+                 * it, and a long lead costs, since the longer a burst reads
+                 * before the boundary, the likelier a preemption swallows
+                 * it, captures stop, and the lead (which only captures
+                 * shrink) grows on to its maximum (issue #16 soak: 200 us
+                 * leads, 9.7% of reads preempted, no capture for 165 ms
+                 * across a FLADJ step).  Woken late twice in a row, the
+                 * sampler is late by habit (timer slack): start earlier. */
+                if (e->burst_missed && e->misses >= 1)
+                    e->lead_ns = fmin(MAX_LEAD_NS, 2 * e->lead_ns + 5000);
                 return true;
             }
             e->burst_surprised = true;
@@ -107,6 +165,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
             }
             e->anchor_mf = ext;
             e->anchor_ns = est_mid(r);
+            e->anchor_half_ns = 0.5 * w;
         }
         return false;
     }

@@ -19,6 +19,7 @@ void est_clear_epoch(struct usbts_est *e)
         e->stats.discontinuities++;
     e->cap_head = e->cap_count = 0;
     e->pending_count = 0;
+    e->odd_valid = false;
     e->have_fit = false;
     e->stopped = false;
     e->long_probe = false;
@@ -74,7 +75,17 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * from this one, as the surprise test judged. */
     bool confirmed_change = surprise && e->unconfirmed;
     e->unconfirmed = surprise;
-    if (confirmed_change) {
+    if (surprise && gap) {
+        /* Across a stall the old line missed this capture: the rate changed
+         * (NTP slewed the host clock) at some moment inside the gap, so
+         * neither the old captures nor a line from them to this one tell
+         * the rate now.  Only captures from here on do: the line restarts
+         * from this one, with the prior rate until the fast captures that
+         * follow narrow it.  The count goes on (it was extended within the
+         * prior rate over the gap): it is the same counter. */
+        e->cap_count = 0;
+        e->unconfirmed = false;
+    } else if (confirmed_change) {
         /* The second surprise in a row: the rate has changed (a host-clock
          * step), not one outlier.  The old fit stopped being valid before
          * the first surprise, so its data leaves the fit: the line starts
@@ -146,6 +157,14 @@ void est_add_capture(struct usbts_est *e, double t, double sd, uint32_t mfindex)
     if (e->have_fit) {
         expect = est_fit_time(&e->fit, c.mf);
         tol = fmax(ACCEPT_FLOOR_NS, 4 * est_fit_bound(e, c.mf));
+        /* After a stalled sampler the fit's bound only knows the data before
+         * the gap: the host clock may have been slewed (NTP, up to the prior
+         * rate) all along, and the counter did not jump.  A capture the
+         * prior rate over the gap explains is the same counter; only one it
+         * cannot explain is a discontinuity. */
+        double gap = t - (double)e->last_capture_ns;
+        if (gap > GAP_NS)
+            tol = fmax(tol, ACCEPT_FLOOR_NS + PRIOR_RATE * gap);
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *l = est_cap_at(e, 0);
         expect = (double)l->t_ns + (double)(c.mf - l->mf) * NOMINAL_NS;
@@ -199,5 +218,8 @@ void est_leave_stopped(struct usbts_est *e, const struct usbts_read *r)
     est_clear_epoch(e);
     e->anchor_mf = m;
     e->anchor_ns = est_mid(r);
+    /* any read that shows the counter moving again, a preempted one too:
+     * its own width says how well it places the new count */
+    e->anchor_half_ns = 0.5 * est_width(r);
     e->have_anchor = true;
 }

@@ -106,6 +106,10 @@ bool est_predict(const struct usbts_est *e, double t, double *m, double *unc);
 void est_clear_epoch(struct usbts_est *e);
 void est_add_capture(struct usbts_est *e, double t, double sd, uint32_t mfindex);
 void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r);
+
+/* ---- est_capture.c ------------------------------------------------------------------ */
+
+bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w);
 void est_leave_stopped(struct usbts_est *e, const struct usbts_read *r);
 
 #endif

@@ -53,9 +53,15 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
             /* Dither the start over one read spacing: a burst aimed at the
              * predicted boundary would otherwise lock the read grid's phase to
              * the boundary, and the midpoint estimate would stop being
-             * unbiased.  A fixed sequence keeps the estimator deterministic. */
+             * unbiased.  The spacing is the reads' as they are now: during a
+             * run of slow reads, dithering over the usual (narrower) bracket
+             * locked the phase, and the biased captures held the fit microseconds
+             * off, agreeing with its own error (issue #16 soak).  Capped so
+             * that one preempted read cannot make bursts long.  A fixed
+             * sequence keeps the estimator deterministic. */
+            double spacing = fmin(fmax(e->bracket_ns, e->spacing_ns), 50000.0);
             double dither = (double)((e->stats.bursts * 0x9E3779B97F4A7C15ull) >> 40) / (double)(1 << 24);
-            lead += dither * (e->bracket_ns + 50);
+            lead += dither * (spacing + 50);
             p->start_ns = (int64_t)(t_b - lead);
             if (p->start_ns < now)
                 p->start_ns = now;
@@ -74,6 +80,11 @@ void usbts_est_burst_end(struct usbts_est *e)
         return;
     e->in_burst = false;
     e->stats.bursts++;
+    /* The read grid the next burst will most likely see: a run of slow
+     * reads (a link in a power state, a busy bus) widens every read of a
+     * burst, which the low-quantile bracket learns only after many. */
+    if (e->burst_reads >= 2 && isfinite(e->burst_min_w_ns))
+        e->spacing_ns = e->burst_min_w_ns;
     bool was_probe = e->long_probe;
     e->long_probe = false;
     if (e->burst_captured) {

@@ -89,7 +89,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
          * latch, and the latch is somewhere in the bracket */
         out->ref_mf = e->anchor_mf;
         out->ref_ns = llround(e->anchor_ns - NOMINAL_NS / 2);
-        bound0 = NOMINAL_NS / 2 + e->bracket_ns + 1000;
+        bound0 = NOMINAL_NS / 2 + fmax(e->bracket_ns, e->anchor_half_ns) + 1000;
         slope = PRIOR_RATE;
     }
     out->period_fp = usbts_period_to_fp(period);

@@ -92,7 +92,8 @@ struct usbts_est {
     bool stopped;            /* the counter is not advancing */
     bool have_anchor;        /* the extension knows one (mf, time) pair */
     int64_t anchor_mf;       /* extended count of the latest accepted read */
-    double anchor_ns;        /* its latch estimate */
+    double anchor_ns;        /* its latch estimate ... */
+    double anchor_half_ns;   /* ... good to half its read's bracket */
     int64_t frozen_mf;       /* while stopped */
     double frozen_start_ns;  /* estimated start of the frozen microframe ... */
     double frozen_half_ns;   /* ... give or take this much beyond one microframe */
@@ -120,10 +121,15 @@ struct usbts_est {
     /* captures no count explains: a possible discontinuity */
     struct usbts_est_capture pending[2];
     int32_t pending_count;
+    /* the latest clean single read the model cannot explain (odd_valid) */
+    struct usbts_read odd;
+    bool odd_valid;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
     double bracket_ns;       /* low quantile of read brackets */
+    double burst_min_w_ns;   /* the narrowest read of the current burst ... */
+    double spacing_ns;       /* ... and of the last burst of two or more: the read grid now */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
     int32_t pred_n[USBTS_EST_NWIN];
     double noise_ewma;       /* mean capture variance, ns^2 */
