@@ -14,7 +14,7 @@ CTEST_ARGS  ?=
 N           ?= 10
 LOAD        ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build build-asan build-tsan run check check-plain check-asan check-tsan check-load ctest-plain ctest-asan \
+.PHONY: soak all build build-asan build-tsan run check check-plain check-asan check-tsan check-load ctest-plain ctest-asan \
 	install bench fuzz clean
 
 all: build
@@ -92,3 +92,8 @@ fuzz:
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz
+
+# The randomised adversarial scenario soak for a minute (SOAK_SECONDS, SOAK_SEED);
+# not in CI until it passes (issue #16).
+soak: build
+	tests/scenarios/soak_stage.sh

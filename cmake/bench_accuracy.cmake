@@ -19,7 +19,7 @@ add_test(NAME test_scenarios COMMAND test_scenarios)
 set_tests_properties(test_scenarios PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
 
 # The scenario soak (issue #16): a short fixed set in every `make check`;
-# .ci/stage-soak runs it for a minute of wall time with a fresh seed.
+# `make soak` runs it for a minute of wall time with a fresh seed.
 add_executable(soak ${CMAKE_SOURCE_DIR}/tests/scenarios/soak.c)
 set_target_properties(soak PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 target_link_libraries(soak PRIVATE usbts_scenario)

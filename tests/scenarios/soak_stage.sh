@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Soak stage (issue #16): randomised adversarial scenarios on the simulator's
+# The scenario soak (`make soak`; issue #16): randomised adversarial scenarios on the simulator's
 # virtual clock for a minute of wall time, from a fresh seed each run (printed
 # first; every failure prints its own seed and the command that replays it).
 # Fails on more than 1% of values outside the bound in any scenario, any wrong
@@ -11,7 +11,7 @@
 #   SOAK_SEED     seed (default: from the clock)
 #   BUILD         build directory holding tests/soak (default build; built if missing)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 b=${BUILD:-build}
 secs=${SOAK_SECONDS:-60}
