@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "usbtimesync/winusb.h"
+#include "usbtimesync/usbtimesync.h"
 
 /* Moves answers from the tracker's host clock onto another timeline: added to
  * every start time, and its uncertainty to every bound. */
@@ -28,5 +28,10 @@ struct usbts_clock_shift {
 BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const ULONG *frames, const ULONG *microframes,
                         const struct usbts_clock_shift *shift, int64_t *start_ns, int64_t *bound_ns, int64_t *mf_out,
                         uint32_t *generation);
+
+/* One frame through usbts_query_frames, as a USBTS_FRAME_TIME (OffsetNs 0):
+ * usbts_frame_to_ns (shift NULL) and usbts_frame_to_clock_ns share it. */
+BOOL usbts_query_frame_time(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe,
+                            const struct usbts_clock_shift *shift, USBTS_FRAME_TIME *out);
 
 #endif

@@ -119,17 +119,7 @@ BOOL usbts_frame_to_clock_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG clock,
     struct usbts_clock_shift s;
     if (!measure(clock, &s))
         return FALSE;
-    int64_t t, bound, mf;
-    uint32_t gen;
-    if (!usbts_query_frames(ih, th, 1, &frame, &microframe, &s, &t, &bound, &mf, &gen))
-        return FALSE;
-    out->UsbFrameNumber = (ULONG)(mf >> 3);
-    out->MicroFrameNumber = (ULONG)(mf & 7);
-    out->StartNs = t;
-    out->OffsetNs = 0;
-    out->BoundNs = bound;
-    out->GenerationId = gen;
-    return TRUE;
+    return usbts_query_frame_time(ih, th, frame, microframe, &s, out);
 }
 
 BOOL usbts_frames_to_clock_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG clock, ULONG count, const ULONG *frames,

@@ -371,13 +371,12 @@ BOOL usbts_query_frames(WINUSB_INTERFACE_HANDLE ih, HANDLE th, size_t n, const U
     return TRUE;
 }
 
-BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe, USBTS_FRAME_TIME *out)
+BOOL usbts_query_frame_time(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe,
+                            const struct usbts_clock_shift *shift, USBTS_FRAME_TIME *out)
 {
-    if (!ih || !out)
-        return usbts_fail(ERROR_INVALID_HANDLE, "InterfaceHandle or Out is NULL");
     int64_t t, bound, mf;
     uint32_t gen;
-    if (!usbts_query_frames(ih, th, 1, &frame, &microframe, NULL, &t, &bound, &mf, &gen))
+    if (!usbts_query_frames(ih, th, 1, &frame, &microframe, shift, &t, &bound, &mf, &gen))
         return FALSE;
     out->UsbFrameNumber = (ULONG)(mf >> 3);
     out->MicroFrameNumber = (ULONG)(mf & 7);
@@ -386,6 +385,13 @@ BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG
     out->BoundNs = bound;
     out->GenerationId = gen;
     return TRUE;
+}
+
+BOOL usbts_frame_to_ns(WINUSB_INTERFACE_HANDLE ih, HANDLE th, ULONG frame, ULONG microframe, USBTS_FRAME_TIME *out)
+{
+    if (!ih || !out)
+        return usbts_fail(ERROR_INVALID_HANDLE, "InterfaceHandle or Out is NULL");
+    return usbts_query_frame_time(ih, th, frame, microframe, NULL, out);
 }
 
 BOOL usbts_ns_to_frame(WINUSB_INTERFACE_HANDLE ih, HANDLE th, LONGLONG ns, USBTS_FRAME_TIME *out)
