@@ -223,7 +223,33 @@ def query_performance_counter() -> int:
     return v.value
 
 
-class Device:
+class _Handle:
+    """What Device, Interface and Tracking share: a library handle that is
+    ``None`` once released, and a context manager that releases it."""
+
+    _h: Optional[int]
+    _gone = "the handle is released"  # the error once it is
+
+    @property
+    def handle(self) -> int:
+        if self._h is None:
+            raise ValueError(self._gone)
+        return self._h
+
+    def _forget(self) -> None:
+        self._h = None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Device(_Handle):
     """An open device (usbts_open); a context manager that closes it.
 
     ``spec``: ``sim``, ``sim:key=value,...``, ``/dev/bus/usb/BBB/DDD``,
@@ -238,11 +264,7 @@ class Device:
         self._h: Optional[int] = h
         self._owned: List[Union["Interface", "Tracking"]] = []
 
-    @property
-    def handle(self) -> int:
-        if self._h is None:
-            raise ValueError("the device is closed")
-        return self._h
+    _gone = "the device is closed"
 
     def close(self) -> None:
         """Closes the device, and with it every interface and tracking handle opened on it."""
@@ -251,12 +273,6 @@ class Device:
                 o._forget()
             h, self._h = self._h, None
             _check(_n.lib.usbts_close(h), "usbts_close")
-
-    def __enter__(self) -> "Device":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:
@@ -332,7 +348,7 @@ def open(spec: str = "sim") -> Device:  # noqa: A001 - the natural name, as io.o
     return Device(spec)
 
 
-class Interface:
+class Interface(_Handle):
     """A WinUSB interface handle; a context manager that frees it (WinUsb_Free)."""
 
     def __init__(self, device: Device) -> None:
@@ -341,26 +357,13 @@ class Interface:
         self.device = device
         self._h: Optional[int] = h.value
 
-    @property
-    def handle(self) -> int:
-        if self._h is None:
-            raise ValueError("the interface is freed")
-        return self._h
-
-    def _forget(self) -> None:
-        self._h = None
+    _gone = "the interface is freed"
 
     def close(self) -> None:
         """WinUsb_Free: stops every tracking handle still open on it."""
         if self._h is not None:
             h, self._h = self._h, None
             _check(_n.lib.WinUsb_Free(h), "WinUsb_Free")
-
-    def __enter__(self) -> "Interface":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def start_tracking(self, startup_delay_tolerable: bool = False) -> "Tracking":
         """WinUsb_StartTrackingForTimeSync: a :class:`Tracking` (a context manager)."""
@@ -384,7 +387,7 @@ class Interface:
         return f.value, t.value
 
 
-class Tracking:
+class Tracking(_Handle):
     """A time-tracking handle; a context manager that stops it.
 
     Every query reads the tracker's published model without a lock or a
@@ -400,14 +403,7 @@ class Tracking:
         self._h: Optional[int] = info.TimeTrackingHandle
         self._owns_interface = False
 
-    @property
-    def handle(self) -> int:
-        if self._h is None:
-            raise ValueError("tracking is stopped")
-        return self._h
-
-    def _forget(self) -> None:
-        self._h = None
+    _gone = "tracking is stopped"
 
     def close(self) -> None:
         """WinUsb_StopTrackingForTimeSync (and WinUsb_Free if :meth:`Device.track` opened the interface)."""
@@ -418,12 +414,6 @@ class Tracking:
             if self._owns_interface:
                 self.interface.close()
             _check(ok, "WinUsb_StopTrackingForTimeSync")
-
-    def __enter__(self) -> "Tracking":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def query(self, frame: int = 0, microframe: int = 0) -> FrameQpc:
         """WinUsb_GetCurrentFrameNumberAndQpc, with (frame, microframe) as the input frame."""
