@@ -40,33 +40,7 @@ static void count(struct tally *t, long long err, long long bound)
     t->bound_sum += (double)bound;
 }
 
-struct tracked {
-    HANDLE d;
-    WINUSB_INTERFACE_HANDLE ih;
-    HANDLE th;
-};
-
-static bool track(struct tracked *k, const char *spec)
-{
-    k->d = usbts_open(spec);
-    if (k->d == INVALID_HANDLE_VALUE || !WinUsb_Initialize(k->d, &k->ih))
-        return false;
-    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
-    if (!WinUsb_StartTrackingForTimeSync(k->ih, &s))
-        return false;
-    k->th = s.TimeTrackingHandle;
-    return true;
-}
-
-static void untrack(struct tracked *k)
-{
-    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {k->th};
-    CHECK(WinUsb_StopTrackingForTimeSync(k->ih, &p));
-    CHECK(WinUsb_Free(k->ih));
-    CHECK(usbts_close(k->d));
-}
-
-static ULONG current_mf(const struct tracked *k)
+static ULONG current_mf(const struct test_tracked *k)
 {
     USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION q;
     memset(&q, 0, sizeof q);
@@ -76,7 +50,7 @@ static ULONG current_mf(const struct tracked *k)
 }
 
 /* The current microframe's start, checked against the truth now. */
-static void ask_now(const struct tracked *k, struct tally *t)
+static void ask_now(const struct test_tracked *k, struct tally *t)
 {
     ULONG m = current_mf(k);
     USBTS_FRAME_TIME ft;
@@ -97,7 +71,7 @@ static uint32_t next_u32(void)
 
 /* Frames 1-2 s ahead of now (the fit's newest capture is at most a cadence
  * old), answered now and judged once they are near. */
-static void ask_ahead(const struct tracked *k, struct tally *t)
+static void ask_ahead(const struct test_tracked *k, struct tally *t)
 {
     enum { N = 300 };
     ULONG mf[N];
@@ -133,8 +107,8 @@ static void stall_and_ahead(double wander, int stall_ms, int seeds)
         char spec[96];
         snprintf(spec, sizeof spec, "sim:clock=virtual,seed=%d,wander_ppm=%g,drift_ppm=%d", 40 + s, wander,
                  (s % 5 - 2) * 90);
-        struct tracked k;
-        if (!track(&k, spec)) {
+        struct test_tracked k;
+        if (!test_track(&k, spec)) {
             CHECK_MSG(false, "%s: %s", spec, usbts_last_error_message());
             continue;
         }
@@ -152,7 +126,7 @@ static void stall_and_ahead(double wander, int stall_ms, int seeds)
             CHECK(usbts_sim_advance(k.d, 100000));
             ask_now(&k, &after);
         }
-        untrack(&k);
+        CHECK(test_untrack(&k));
     }
     char what[96];
     snprintf(what, sizeof what, "wander %.1f ppm, last 100 ms of a %.1f s stall", wander, stall_ms / 1000.0);
@@ -167,8 +141,8 @@ static void stall_and_ahead(double wander, int stall_ms, int seeds)
  * the current microframe stays near its nominal size. */
 static void tight_without_wander(void)
 {
-    struct tracked k;
-    CHECK(track(&k, "sim:clock=virtual,seed=5"));
+    struct test_tracked k;
+    CHECK(test_track(&k, "sim:clock=virtual,seed=5"));
     CHECK(usbts_sim_advance(k.d, 10000000000ull));
     struct tally t = {0};
     for (int i = 0; i < 2000; i++) {
@@ -177,7 +151,7 @@ static void tight_without_wander(void)
     }
     report("no wander, current microframe", &t, 0.99);
     CHECK_MSG(t.bound_sum / (double)t.n < 1000, "mean bound %.0f ns without wander", t.bound_sum / (double)t.n);
-    untrack(&k);
+    CHECK(test_untrack(&k));
 }
 
 int main(void)

@@ -40,33 +40,7 @@ static long long read_budget(long long t_ns)
     return (long long)((double)t_ns / 8 / (READ_NS / 2)) + 4096;
 }
 
-struct tracked {
-    HANDLE d;
-    WINUSB_INTERFACE_HANDLE ih;
-    HANDLE th;
-};
-
-static bool track(struct tracked *k, const char *spec)
-{
-    memset(k, 0, sizeof *k);
-    k->d = usbts_open(spec);
-    if (k->d == INVALID_HANDLE_VALUE || !WinUsb_Initialize(k->d, &k->ih))
-        return false;
-    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
-    if (!WinUsb_StartTrackingForTimeSync(k->ih, &s))
-        return false;
-    k->th = s.TimeTrackingHandle;
-    return true;
-}
-
-static bool untrack(struct tracked *k)
-{
-    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {k->th};
-    bool ok = WinUsb_StopTrackingForTimeSync(k->ih, &p) && WinUsb_Free(k->ih) && usbts_close(k->d);
-    return ok;
-}
-
-static bool query(const struct tracked *k, USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION *q)
+static bool query(const struct test_tracked *k, USB_FRAME_NUMBER_AND_QPC_FOR_TIME_SYNC_INFORMATION *q)
 {
     memset(q, 0, sizeof *q);
     q->TimeTrackingHandle = k->th;
@@ -100,8 +74,8 @@ static void virtual_resets(void)
         char spec[96];
         snprintf(spec, sizeof spec, "sim:clock=virtual,seed=%d,drift_ppm=%d,read_ns=%g", 100 + n, (n % 9 - 4) * 37,
                  READ_NS);
-        struct tracked k;
-        if (!track(&k, spec)) {
+        struct test_tracked k;
+        if (!test_track(&k, spec)) {
             CHECK_MSG(false, "distance %d: cannot start tracking: %s", n, usbts_last_error_message());
             continue;
         }
@@ -148,7 +122,7 @@ static void virtual_resets(void)
         CHECK_MSG(inside, "reset %d microframes before a wrap: 300 ms later off by %lld ns, accuracy %u us", n, err,
                   (unsigned)q.PredictedAccuracyInMicroSeconds);
         honest += inside;
-        CHECK(untrack(&k));
+        CHECK(test_untrack(&k));
     }
     printf("virtual clock: %d/64 resets before a wrap recovered within 50 ms (worst %.2f ms, at most %lld reads), "
            "%d/64 honest 300 ms later\n",
@@ -160,8 +134,8 @@ static void virtual_resets(void)
  * and another for the restart. */
 static void virtual_halt_near_wrap(void)
 {
-    struct tracked k;
-    CHECK(track(&k, "sim:clock=virtual,seed=7"));
+    struct test_tracked k;
+    CHECK(test_track(&k, "sim:clock=virtual,seed=7"));
     CHECK(usbts_sim_advance(k.d, 1000000000ull));
     LONGLONG now;
     usbts_now_ns(k.d, &now);
@@ -175,7 +149,7 @@ static void virtual_halt_near_wrap(void)
     CHECK(usbts_sim_advance(k.d, RECOVERY_NS));
     CHECK(query(&k, &q));
     CHECK_MSG(q.CurrentGenerationID != g0, "no new generation 50 ms after a halted reset ended");
-    CHECK(untrack(&k));
+    CHECK(test_untrack(&k));
 }
 
 /* ---- real clock: Stop returns, no spin ------------------------------------ */
@@ -215,8 +189,8 @@ static void *real_device(void *arg)
     struct real_result *res = &results[i];
     char spec[96];
     snprintf(spec, sizeof spec, "sim:seed=%d,read_ns=%g", 300 + i, READ_NS);
-    struct tracked k;
-    if (!track(&k, spec)) {
+    struct test_tracked k;
+    if (!test_track(&k, spec)) {
         res->failures++;
         return NULL;
     }
@@ -246,7 +220,7 @@ static void *real_device(void *arg)
             res->worst_reads_per_ms = per_ms;
         res->recovered += seen;
     }
-    res->stopped = untrack(&k);
+    res->stopped = test_untrack(&k);
     return NULL;
 }
 

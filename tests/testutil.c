@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <stdarg.h>
+#include <string.h>
 #include <time.h>
 
 int test_passed, test_failed;
@@ -51,4 +52,26 @@ int test_task_count_settled(int want)
         n = test_task_count();
     }
     return n;
+}
+
+bool test_track(struct test_tracked *k, const char *spec)
+{
+    memset(k, 0, sizeof *k);
+    k->d = usbts_open(spec);
+    if (k->d == INVALID_HANDLE_VALUE || !WinUsb_Initialize(k->d, &k->ih))
+        return false;
+    USB_START_TRACKING_FOR_TIME_SYNC_INFORMATION s = {NULL, FALSE};
+    if (!WinUsb_StartTrackingForTimeSync(k->ih, &s))
+        return false;
+    k->th = s.TimeTrackingHandle;
+    return true;
+}
+
+bool test_untrack(struct test_tracked *k)
+{
+    USB_STOP_TRACKING_FOR_TIME_SYNC_INFORMATION p = {k->th};
+    bool stopped = WinUsb_StopTrackingForTimeSync(k->ih, &p);
+    bool freed = WinUsb_Free(k->ih);
+    bool closed = usbts_close(k->d);
+    return stopped && freed && closed;
 }

@@ -10,7 +10,10 @@
 #define USBTS_TESTUTIL_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include "usbtimesync/usbtimesync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +38,17 @@ int test_task_count(void);
  * join is polled (every ms, bounded) rather than read once; a thread really
  * left running still fails the comparison. */
 int test_task_count_settled(int want);
+
+/* A device opened from spec, its interface and one tracking handle started
+ * with IsStartupDelayTolerable FALSE: the set-up most tests begin with. */
+struct test_tracked {
+    HANDLE d;
+    WINUSB_INTERFACE_HANDLE ih;
+    HANDLE th;
+};
+bool test_track(struct test_tracked *k, const char *spec);
+/* Stops the handle, frees the interface, closes the device: true if all did. */
+bool test_untrack(struct test_tracked *k);
 
 #ifdef __cplusplus
 }
