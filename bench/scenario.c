@@ -398,6 +398,10 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         push(&ours, e_cur);
         push(&bounds, bound);
         r->outside_share += (e_in > bound) + (e_cur > bound);
+        if ((e_in > bound || e_cur > bound) && getenv("SCENARIO_DEBUG"))
+            fprintf(stderr, "outside at %.3f ms (gen %u): in %+d frames err %.0f, cur err %.0f, bound %.0f\n",
+                    (double)elapsed / MS, (unsigned)q.CurrentGenerationID,
+                    (int)(int32_t)(q.InputFrameNumber - q.CurrentUSBFrameNumber), e_in, e_cur, bound);
         if (any_event)
             push(&recovered, e_cur);
 

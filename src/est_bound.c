@@ -10,11 +10,24 @@
 
 #include <math.h>
 
+/* The register latches somewhere in its bracket; assuming the middle is
+ * wrong by up to half a bracket, systematically, and nothing we read shows
+ * it.  For the typical bracket (a quartile of the widths, not the widths a
+ * capture had), with a margin over the half. */
 double est_latch_term(const struct usbts_est *e)
 {
-    /* The register latches somewhere in its bracket; assuming the middle can
-     * be wrong by half a bracket, systematically, and nothing we read shows it. */
     return 0.55 * e->bracket_ns;
+}
+
+/* The same for the fitted time of count mf, from the widths its captures
+ * actually had: every capture is off by its own reads' widths times one
+ * unknown (1/2 - latch fraction), so the fit is off by its weighted sum of
+ * widths (lat_a, lat_b) times that, at most half of it.  A run of slow
+ * reads (a busy bus) makes wide captures whose shared offset no residual
+ * shows: the bound widens with them (issue #16 soak). */
+double est_fit_latch(const struct usbts_est *e, int64_t mf)
+{
+    return 0.5 * (fabs(e->fit.lat_a) + fabs(e->fit.lat_b * (double)(mf - e->fit.ref_mf)));
 }
 
 /* Squared model error beyond capture noise, from recent predictions. */
@@ -33,8 +46,8 @@ double est_model_err2(const struct usbts_est *e)
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
 {
     const struct usbts_est_fit *f = &e->fit;
-    *b0 = K * sqrt(f->var_a + est_model_err2(e)) + est_latch_term(e);
-    *slope = K * sqrt(f->var_b) / f->b + WANDER_FLOOR;
+    *b0 = K * sqrt(f->var_a + est_model_err2(e)) + 0.5 * fabs(f->lat_a) + e->unverified_ns;
+    *slope = K * sqrt(f->var_b) / f->b + 0.5 * fabs(f->lat_b) / f->b + WANDER_FLOOR;
     if (as_published && e->unconfirmed && *slope < PRIOR_RATE)
         *slope = PRIOR_RATE;
 }

@@ -179,7 +179,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         double t0 = est_mid(&e->prev), t1 = est_mid(r);
         /* uniform between the two latch instants, plus latch jitter */
         double sd = sqrt(gap * gap / 12.0 + 0.01 * (w * w + est_width(&e->prev) * est_width(&e->prev)));
-        est_add_capture(e, 0.5 * (t0 + t1), sd, r->mfindex);
+        est_add_capture(e, 0.5 * (t0 + t1), sd, 0.5 * (w + est_width(&e->prev)), r->mfindex);
         e->burst_captured = true;
         e->prev = *r;
         return true;

@@ -29,6 +29,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->noise_ewma = 0;
     e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
     e->unconfirmed = false;
+    e->unverified_ns = 0;
 }
 
 static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -56,7 +57,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     double z = 0;
     if (e->have_fit)
         z = K * fabs((double)c->t_ns - est_fit_time(&e->fit, c->mf)) /
-            (est_bound_at(e, false, c->mf) - est_latch_term(e) + K * c->sd_ns);
+            (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
     bool surprise = z > K;
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
     /* A capture the fit did not expect means the rate may have just
@@ -107,7 +108,17 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     }
     est_score_windows(e, c);
     est_push_capture(e, c);
+    e->unverified_ns = 0;
     est_refit(e);
+    /* The fit is as good as its data, but its data may be old: a capture
+     * only checks that the fit still holds to within its own spread.  When
+     * the newest is far coarser than the fit's captures (a run of slow
+     * reads: every capture 10 us wide for a second), a change of rate the
+     * fit has not seen (NTP slewing the host clock) grows unseen up to that
+     * spread, and the bound must say so until a fine capture checks the fit
+     * again. */
+    if (e->have_fit && c->sd_ns > COARSE_SD * e->fit.sd_typ)
+        e->unverified_ns = K * c->sd_ns;
     e->pending_count = 0;
 }
 
@@ -141,9 +152,10 @@ static void est_hold_capture(struct usbts_est *e, const struct usbts_est_capture
     est_refit(e);
 }
 
-void est_add_capture(struct usbts_est *e, double t, double sd, uint32_t mfindex)
+void est_add_capture(struct usbts_est *e, double t, double sd, double w, uint32_t mfindex)
 {
-    struct usbts_est_capture c = {0, llround(t), (int32_t)(sd < 1 ? 1 : sd > 1e9 ? 1e9 : sd), mfindex & MASK};
+    struct usbts_est_capture c = {0, llround(t), (int32_t)(sd < 1 ? 1 : sd > 1e9 ? 1e9 : sd), mfindex & MASK,
+                                  (int32_t)(w > 1e9 ? 1e9 : w)};
     double m_pred, unc;
     if (!est_predict(e, t, &m_pred, &unc)) {
         /* nothing explains it: start over from here */

@@ -37,6 +37,7 @@
 #define SNAP_MIN_HORIZON_NS 1e9    /* shorter horizons say little about wander beyond noise */
 #define WANDER_MARGIN 2.0          /* the estimate covers the worst horizon seen this much over */
 #define WANDER_HALF_LIFE_NS 60e9   /* a wander not seen again fades over minutes */
+#define COARSE_SD 3.0            /* a capture this much coarser than the fit's checks it loosely */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 
@@ -83,6 +84,7 @@ double est_fit_time(const struct usbts_est_fit *f, int64_t mf);
 /* ---- est_bound.c: what the bound is made of --------------------------------- */
 
 double est_latch_term(const struct usbts_est *e);
+double est_fit_latch(const struct usbts_est *e, int64_t mf);
 double est_model_err2(const struct usbts_est *e);
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope);
 double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf);
@@ -104,7 +106,7 @@ bool est_predict(const struct usbts_est *e, double t, double *m, double *unc);
 /* ---- est_epoch.c: what a capture means -------------------------------------------- */
 
 void est_clear_epoch(struct usbts_est *e);
-void est_add_capture(struct usbts_est *e, double t, double sd, uint32_t mfindex);
+void est_add_capture(struct usbts_est *e, double t, double sd, double w, uint32_t mfindex);
 void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r);
 
 /* ---- est_capture.c ------------------------------------------------------------------ */

@@ -30,6 +30,17 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
     f->ref_t = ref_t;
     f->b = (s->S * s->Sxy - s->Sx * s->Sy) / D;
     f->a = (s->Sy - f->b * s->Sx) / s->S;
+    f->sd_typ = sqrt(n / s->S);
+    f->lat_a = f->lat_b = 0;
+    if (e) {
+        /* each capture's weight in the intercept and in the slope */
+        for (int i = 0; i < n; i++) {
+            const struct usbts_est_capture *c = est_cap_at(e, i);
+            double x = (double)(c->mf - ref_mf), w = est_weight(c);
+            f->lat_a += w * (s->Sxx - s->Sx * x) / D * c->w_ns;
+            f->lat_b += w * (s->S * x - s->Sx) / D * c->w_ns;
+        }
+    }
     double scale = 1;
     if (e && n > 4) {
         double chi2 = 0;

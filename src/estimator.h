@@ -60,6 +60,7 @@ struct usbts_est_capture {
     int64_t t_ns;    /* estimated host time of the boundary */
     int32_t sd_ns;   /* standard deviation of t_ns */
     uint32_t mfindex; /* the raw counter after the boundary */
+    int32_t w_ns;    /* the mean width of its two reads' brackets */
 };
 
 /* A weighted straight-line fit t = a + b * (mf - ref_mf), a relative to ref_t. */
@@ -71,6 +72,11 @@ struct usbts_est_fit {
     double var_a;    /* variance of the fitted time at ref_mf, ns^2 */
     double var_b;    /* variance of b */
     double cov_ab;
+    /* The fit's share of its captures' read widths: the fitted time at
+     * ref_mf + x moves by (lat_a + lat_b * x) * (f - 1/2) when every read
+     * latches at the fraction f of its bracket (est_bound.c). */
+    double lat_a, lat_b;
+    double sd_typ;   /* its captures' typical sd: sqrt(n / sum of weights) */
 };
 
 /* A past fit kept to see how well it predicts captures seconds later: the
@@ -127,6 +133,7 @@ struct usbts_est {
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
+    double unverified_ns;    /* how loosely the newest capture checked the fit (0: as tight as its bound) */
     double bracket_ns;       /* low quantile of read brackets */
     double burst_min_w_ns;   /* the narrowest read of the current burst ... */
     double spacing_ns;       /* ... and of the last burst of two or more: the read grid now */
