@@ -29,6 +29,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->noise_ewma = 0;
     e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
     e->unconfirmed = false;
+    e->unconfirmed_resid = 0;
     e->unverified_ns = 0;
 }
 
@@ -80,7 +81,18 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * until a capture confirms a line, the bound grows at the prior rate
      * from this one, as the surprise test judged. */
     bool confirmed_change = surprise && e->unconfirmed;
-    e->unconfirmed = surprise;
+    /* Only a capture fine enough to have seen the surprise's deviation
+     * settles it by not being surprised; a coarse one (a run of slow reads
+     * right after a host-clock step) cannot tell, and the rate stays
+     * unknown until one can (issue #16 soak: one fine capture showed a
+     * step, the coarse ones after it cleared the doubt, and the old rate
+     * ran on 7 us off). */
+    if (surprise) {
+        e->unconfirmed = true;
+        e->unconfirmed_resid = fabs(resid);
+    } else if (K * c->sd_ns < e->unconfirmed_resid) {
+        e->unconfirmed = false;
+    }
     if (surprise && gap) {
         /* Across a stall the old line missed this capture: the rate changed
          * (NTP slewed the host clock) at some moment inside the gap, so

@@ -132,7 +132,8 @@ struct usbts_est {
     bool odd_valid;
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
-    bool unconfirmed;        /* the newest capture surprised the fit: its rate is unknown */
+    bool unconfirmed;        /* a capture surprised the fit and none has settled it: its rate is unknown */
+    double unconfirmed_resid; /* how far that capture lay from the fit, ns */
     double unverified_ns;    /* how loosely the newest capture checked the fit (0: as tight as its bound) */
     double bracket_ns;       /* low quantile of read brackets */
     double burst_min_w_ns;   /* the narrowest read of the current burst ... */
