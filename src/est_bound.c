@@ -31,12 +31,27 @@ double est_fit_latch(const struct usbts_est *e, int64_t mf)
 }
 
 /* Squared model error beyond capture noise, from recent predictions. */
-double est_model_err2(const struct usbts_est *e)
+static double est_model_err2_now(const struct usbts_est *e)
 {
     if (e->pred_n[e->win] < 3)
         return 0;
     double v = e->pred_ewma[e->win] - e->noise_ewma;
     return v > 0 ? v : 0;
+}
+
+/* With coarse captures the difference above is a small one between two
+ * noisy records, and swings to zero at the next lucky capture while the
+ * fit still lags a slewing clock (issue #16 soak: 0 to 2.6 us from one
+ * capture to the next, the error 14 us steady).  The bound uses its recent
+ * peak, fading by MODEL_ERR_FADE per capture. */
+double est_model_err2(const struct usbts_est *e)
+{
+    return fmax(est_model_err2_now(e), e->model_err2_held);
+}
+
+void est_hold_model_err(struct usbts_est *e)
+{
+    e->model_err2_held = fmax(est_model_err2_now(e), MODEL_ERR_FADE * e->model_err2_held);
 }
 
 /* The bound's terms for the current fit (model.h): at distance d ns from

@@ -31,6 +31,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->unconfirmed = false;
     e->unconfirmed_resid = 0;
     e->unverified_ns = 0;
+    e->model_err2_held = 0;
 }
 
 static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -124,6 +125,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
         e->win = 0;
     }
     est_score_windows(e, c);
+    est_hold_model_err(e);
     est_push_capture(e, c);
     e->unverified_ns = 0;
     est_refit(e);

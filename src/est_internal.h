@@ -40,6 +40,7 @@
 #define COARSE_SD 3.0            /* a capture this much coarser than the fit's checks it loosely */
 #define OVERDUE_NS 40e6           /* two cadences without a capture: the fit's rate is unchecked */
 #define SLEW_ALLOWANCE 500e-6     /* how far NTP may move the host clock's rate (adjtimex's limit) */
+#define MODEL_ERR_FADE 0.6        /* per capture: a model error's peak fades over a few captures */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 
@@ -95,6 +96,7 @@ double est_fit_time(const struct usbts_est_fit *f, int64_t mf);
 double est_latch_term(const struct usbts_est *e);
 double est_fit_latch(const struct usbts_est *e, int64_t mf);
 double est_model_err2(const struct usbts_est *e);
+void est_hold_model_err(struct usbts_est *e);
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope);
 double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf);
 double est_fit_bound(const struct usbts_est *e, int64_t mf);

@@ -139,6 +139,7 @@ struct usbts_est {
     double burst_min_w_ns;   /* the narrowest read of the current burst ... */
     double spacing_ns;       /* ... and of the last burst of two or more: the read grid now */
     double pred_ewma[USBTS_EST_NWIN]; /* squared prediction error per window */
+    double model_err2_held;  /* the model error's recent peak, fading (est_bound.c) */
     int32_t pred_n[USBTS_EST_NWIN];
     double noise_ewma;       /* mean capture variance, ns^2 */
     int32_t win;             /* chosen window index */
