@@ -6,6 +6,7 @@
  */
 #include "scenario.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,11 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         long long st = stop_ms(sc->events[i].what), sl = stall_ms_of(sc->events[i].what);
         readable[i] = st >= 0 ? at[i] + st * MS : -1;
         excl_to[i] = st >= 0 ? readable[i] + RECOVERY_NS : sl >= 0 ? at[i] + sl * MS + RECOVERY_NS : at[i];
+        /* A vanished controller sends no more frames: its frames have no
+         * true time to judge against.  What is judged is how soon it is
+         * reported gone (gone_ms). */
+        if (strcmp(sc->events[i].what, "vanish") == 0)
+            excl_to[i] = LLONG_MAX;
         r->recovery_ms[i] = -1;
         readable_seen[i] = false;
         gen_at_readable[i] = 0;
@@ -204,6 +210,13 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
     long long last_stop_event = -1; /* when the latest counter-stopping event happened */
     ULONG prev_gen = 0, gen_stall = 0;
     long long n_ns = 0;
+    /* A scripted step of the host clock's rate (slew_at_ms): a frame asked
+     * for before it, whose true time lies after it, is a prediction of the
+     * future no estimator can make (the step is 2% of the host clock's
+     * rate away from anything the past shows).  Such answers are not
+     * judged; they are counted (r->unforeseeable). */
+    const char *sk = strstr(sc->keys, "slew_at_ms=");
+    long long slew_at = sk && strstr(sc->keys, "slew_ppm=") ? t0 + (long long)(atof(sk + 11) * MS) : -1;
     const char *rk = strstr(sc->keys, "read_ns=");
     double read_ns = rk ? atof(rk + 8) : 500; /* the median read: how many reads 100 ms can hold */
     /* the sampler's reads, per 100 ms */
@@ -365,7 +378,8 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         for (int i = 0; i < next_ev; i++) {
             long long sl = stall_ms_of(sc->events[i].what);
             if ((readable[i] >= 0 && r->recovery_ms[i] != -1 && isinf(r->recovery_ms[i])) ||
-                (readable[i] >= 0 && now < readable[i]) || (sl >= 0 && now < at[i] + sl * MS + 50 * MS))
+                (readable[i] >= 0 && now < readable[i]) || (sl >= 0 && now < at[i] + sl * MS + 50 * MS) ||
+                excl_to[i] == LLONG_MAX)
                 unrecovered = true;
         }
         struct query cur = {now, q.CurrentGenerationID, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
@@ -403,11 +417,14 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
             r->outside_ns_share += fabs((double)(ft.StartNs - t_cur)) > (double)ft.BoundNs;
             n_ns++;
         }
-        push(&ours, e_in);
+        bool judge_in = !(slew_at > now && t_in >= slew_at);
+        r->unforeseeable += !judge_in;
+        if (judge_in)
+            push(&ours, e_in);
         push(&ours, e_cur);
         push(&bounds, bound);
-        r->outside_share += (e_in > bound) + (e_cur > bound);
-        if ((e_in > bound || e_cur > bound) && getenv("SCENARIO_DEBUG"))
+        r->outside_share += (judge_in && e_in > bound) + (e_cur > bound);
+        if (((judge_in && e_in > bound) || e_cur > bound) && getenv("SCENARIO_DEBUG"))
             fprintf(stderr, "outside at %.3f ms (gen %u): in %+d frames err %.0f, cur err %.0f, bound %.0f\n",
                     (double)elapsed / MS, (unsigned)q.CurrentGenerationID,
                     (int)(int32_t)(q.InputFrameNumber - q.CurrentUSBFrameNumber), e_in, e_cur, bound);

@@ -65,6 +65,7 @@ struct scenario_result {
     long long reads;           /* the sampler's register reads, all told */
     double max_read_share;     /* the largest share of any 100 ms the sampler spent reading */
     long long queries;
+    long long unforeseeable;   /* future frames past a scripted host-clock rate step: not judged */
     bool failed;                   /* an API call failed */
     char failure[160];
 };

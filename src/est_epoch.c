@@ -44,8 +44,10 @@ static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture
     e->have_anchor = true;
     e->last_capture_ns = c->t_ns;
     e->stats.captures++;
+    /* (a coarse capture scores no window: est_score_windows) */
     double v = (double)c->sd_ns * c->sd_ns;
-    e->noise_ewma = e->cap_count == 1 ? v : e->noise_ewma + PRED_ALPHA * (v - e->noise_ewma);
+    if (e->cap_count == 1 || !est_coarse(e, c))
+        e->noise_ewma = e->cap_count == 1 ? v : e->noise_ewma + PRED_ALPHA * (v - e->noise_ewma);
 }
 
 static void est_accept_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -141,7 +143,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * fit has not seen (NTP slewing the host clock) grows unseen up to that
      * spread, and the bound must say so until a fine capture checks the fit
      * again. */
-    if (e->have_fit && c->sd_ns > COARSE_SD * e->fit.sd_typ)
+    if (est_coarse(e, c))
         e->unverified_ns = K * c->sd_ns;
     e->pending_count = 0;
 }

@@ -54,6 +54,13 @@ static inline double est_width(const struct usbts_read *r)
     return (double)(r->after_ns - r->before_ns);
 }
 
+/* A capture far coarser than the fit's typical one (a run of slow reads)
+ * checks the fit only loosely: its error is mostly its own noise. */
+static inline bool est_coarse(const struct usbts_est *e, const struct usbts_est_capture *c)
+{
+    return e->have_fit && c->sd_ns > COARSE_SD * e->fit.sd_typ;
+}
+
 /* The i-th newest capture of the epoch (0 = newest). */
 static inline const struct usbts_est_capture *est_cap_at(const struct usbts_est *e, int i)
 {

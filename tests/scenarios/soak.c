@@ -276,9 +276,10 @@ static bool one(uint64_t seed, struct tally *t, bool verbose)
     }
     if (verbose)
         printf("  p50 %.0f ns, p99 %.0f ns, max %.0f ns, outside %.2f%% (ns bound %.2f%%), median bound %.0f ns, "
-               "worst recovery %.1f ms, gone %.1f ms, frame errors %lld, max read share %.4f, reads %lld\n",
+               "worst recovery %.1f ms, gone %.1f ms, frame errors %lld, max read share %.4f, reads %lld, "
+               "unforeseeable %lld\n",
                r.p50_ns, r.p99_ns, r.max_ns, 100 * r.outside_share, 100 * r.outside_ns_share, r.bound_med_ns,
-               r.worst_recovery_ms, r.gone_ms, r.frame_errors, r.max_read_share, r.reads);
+               r.worst_recovery_ms, r.gone_ms, r.frame_errors, r.max_read_share, r.reads, r.unforeseeable);
     return pass;
 }
 
