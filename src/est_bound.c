@@ -41,8 +41,9 @@ double est_model_err2(const struct usbts_est *e)
 
 /* The bound's terms for the current fit (model.h): at distance d ns from
  * the newest capture, b0 + d * (slope + d * wander).  `as_published`: with
- * the prior rate while a surprise is unconfirmed; without it, what the data
- * alone say (the yardstick a new capture is judged by). */
+ * the prior rate while a surprise is unconfirmed or a read has contradicted
+ * the fit since the newest capture; without it, what the data alone say (the
+ * yardstick a new capture's surprise is judged by). */
 static void est_terms(const struct usbts_est *e, bool unconfirmed, bool contradicted, double *b0, double *slope)
 {
     const struct usbts_est_fit *f = &e->fit;
@@ -70,10 +71,10 @@ double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf)
     return est_bound_from(e, b0, slope, mf);
 }
 
-/* The bound a new capture is held to: as published, except that a read
- * contradicting the fit (est_check_read) widens only what is published.  A
- * capture made of those same reads (a wild sample) would otherwise be let
- * into the fit by the very contradiction it causes. */
+/* The bound a new capture is held to, and the bursts aim by: as published,
+ * except that a read contradicting the fit (est_check_read) widens only what
+ * is published.  A capture made of those same reads (a wild sample) would
+ * otherwise be let into the fit by the very contradiction it causes. */
 double est_accept_bound(const struct usbts_est *e, int64_t mf)
 {
     double b0, slope;

@@ -57,28 +57,12 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     /* How far the capture lies from what the fit expected, in units of the
      * random part of the bound: the latch term is an offset every capture
      * shares, so it hides nothing a capture could reveal. */
-    double z = 0, off = 0;
-    if (e->have_fit) {
-        off = fabs((double)c->t_ns - est_fit_time(&e->fit, c->mf));
-        z = K * off / (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
-    }
+    double z = 0;
+    if (e->have_fit)
+        z = K * fabs((double)c->t_ns - est_fit_time(&e->fit, c->mf)) /
+            (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
     bool surprise = z > K;
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
-    /* Across a gap of seconds the wander term alone lets the bound grow at
-     * up to the prior rate, so the test above passes nearly anything, and
-     * the line went on across the gap: a host clock slewed inside it (NTP)
-     * left the line bent there, and as the captures before the gap left
-     * the window one by one its newest end swung by hundreds of
-     * microseconds, past its bound (issue #16 soak: a stall of 10 s, a
-     * wrong frame number).  Whether the old line still holds across the gap
-     * is judged by what its data say of its rate, without the wander. */
-    bool gap_missed = false;
-    if (gap && e->have_fit) {
-        double b0, slope;
-        est_bound_terms(e, false, &b0, &slope);
-        double d = fabs((double)(c->mf - e->fit.ref_mf) * e->fit.b);
-        gap_missed = off > b0 + d * slope - est_fit_latch(e, c->mf) + K * c->sd_ns;
-    }
     /* A capture the fit did not expect means the rate may have just
      * changed: look again soon, so the change is confirmed and the windows
      * re-scored within milliseconds rather than over several steady-state
@@ -96,7 +80,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     bool confirmed_change = surprise && e->unconfirmed;
     e->unconfirmed = surprise;
     e->contradicted = false; /* this capture checks the fit afresh */
-    if ((surprise || gap_missed) && gap) {
+    if (surprise && gap) {
         /* Across a stall the old line missed this capture: the rate changed
          * (NTP slewed the host clock) at some moment inside the gap, so
          * neither the old captures nor a line from them to this one tell
@@ -125,12 +109,6 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
         memset(e->pred_ewma, 0, sizeof e->pred_ewma);
         memset(e->pred_n, 0, sizeof e->pred_n);
         e->win = 0;
-        /* The fits kept to measure wander held the old rate: their error
-         * from here on would measure the step, not the oscillator's wander,
-         * and a step taken for wander inflates the bound for minutes (a
-         * FLADJ step read as 900 ppm/s of wander, issue #16 soak). */
-        if (confirmed_change)
-            e->snap_head = e->snap_count = 0;
     }
     est_score_windows(e, c);
     est_push_capture(e, c);
