@@ -57,9 +57,12 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     /* How far the capture lies from what the fit expected, in units of the
      * random part of the bound: the latch term is an offset every capture
      * shares, so it hides nothing a capture could reveal. */
-    double z = 0;
+    double z = 0, resid = 0;
+    bool coarse = est_coarse(e, c);
     if (e->have_fit)
-        z = K * fabs((double)c->t_ns - est_fit_time(&e->fit, c->mf)) /
+        resid = (double)c->t_ns - est_fit_time(&e->fit, c->mf);
+    if (e->have_fit)
+        z = K * fabs(resid) /
             (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
     bool surprise = z > K;
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
@@ -114,15 +117,16 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     est_push_capture(e, c);
     e->unverified_ns = 0;
     est_refit(e);
-    /* The fit is as good as its data, but its data may be old: a capture
-     * only checks that the fit still holds to within its own spread.  When
-     * the newest is far coarser than the fit's captures (a run of slow
-     * reads: every capture 10 us wide for a second), a change of rate the
-     * fit has not seen (NTP slewing the host clock) grows unseen up to that
-     * spread, and the bound must say so until a fine capture checks the fit
-     * again. */
-    if (est_coarse(e, c))
-        e->unverified_ns = K * c->sd_ns;
+    /* The fit is as good as its data, but its data may be old.  When the
+     * newest capture is far coarser than the fit's (a run of slow reads:
+     * every capture 10 us wide for a second), the fit barely moves with it
+     * and goes on at the rate its fine captures had; a change of rate since
+     * (NTP slewing the host clock) shows only in coarse captures, each
+     * within its spread and its latch's half width of the truth.  So that
+     * capture bounds how far the fit has gone: its residual, its spread and
+     * half its width, until a fine capture checks the fit again. */
+    if (coarse)
+        e->unverified_ns = fabs(resid) + K * c->sd_ns + 0.5 * c->w_ns;
     e->pending_count = 0;
 }
 

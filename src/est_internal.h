@@ -38,6 +38,8 @@
 #define WANDER_MARGIN 2.0          /* the estimate covers the worst horizon seen this much over */
 #define WANDER_HALF_LIFE_NS 60e9   /* a wander not seen again fades over minutes */
 #define COARSE_SD 3.0            /* a capture this much coarser than the fit's checks it loosely */
+#define OVERDUE_NS 60e6           /* three cadences without a capture: the fit's rate is unchecked */
+#define SLEW_ALLOWANCE 500e-6     /* how far NTP may move the host clock's rate (adjtimex's limit) */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 

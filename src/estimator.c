@@ -75,6 +75,18 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         period = e->fit.b;
         est_bound_terms(e, true, &bound0, &slope);
         bound0 += SOF_ALLOWANCE_NS;
+        /* The fit's rate holds between captures that come a cadence apart:
+         * a change of the host clock's rate (NTP slewing it) shows in the
+         * next one.  When captures stop coming (every burst preempted) the
+         * model reaches further than anything has checked: from OVERDUE_NS
+         * after the newest capture, the bound grows at the rate NTP may
+         * slew by, so that it covers the answer at the newest read.  The
+         * slope is published from the newest capture, so the growth is
+         * spread over the whole distance: exact at this read, and the next
+         * burst publishes afresh. */
+        double since = (double)(e->heartbeat_ns - e->last_capture_ns);
+        if (since > OVERDUE_NS)
+            slope += SLEW_ALLOWANCE * (1 - OVERDUE_NS / since);
         out->bound_wander_fp = usbts_wander_to_fp(e->wander);
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {
