@@ -275,7 +275,16 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
                 continue;
             if (!readable_seen[i] && now >= readable[i]) {
                 readable_seen[i] = true;
-                gen_at_readable[i] = gen_before_step; /* the generation while it stood still */
+                /* The generation while it stood still.  A query that landed
+                 * exactly on the instant it runs again shows it too: every
+                 * read done by then latched no later than that instant, so no
+                 * estimator can yet have seen the counter move.  The previous
+                 * query's generation is older when the halt was noticed after
+                 * it, and taking the halted counter's own generation for the
+                 * recovery judged its model (a reset-halt's microframe 0, whose
+                 * start the truth puts at the restart) before any read could
+                 * show the restart (issue #16 soak, seed 4448060516). */
+                gen_at_readable[i] = now == readable[i] ? q.CurrentGenerationID : gen_before_step;
                 r->recovery_ms[i] = INFINITY;
             }
             if (readable_seen[i] && isinf(r->recovery_ms[i]) && q.CurrentGenerationID != gen_at_readable[i])

@@ -56,23 +56,45 @@ void est_hold_model_err(struct usbts_est *e)
 
 /* The bound's terms for the current fit (model.h): at distance d ns from
  * the newest capture, b0 + d * (slope + d * wander).  `as_published`: with
- * the prior rate while a surprise is unconfirmed; without it, what the data
- * alone say (the yardstick a new capture is judged by). */
-void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
+ * the prior rate while a surprise is unconfirmed or a read has contradicted
+ * the fit since the newest capture; without it, what the data alone say (the
+ * yardstick a new capture's surprise is judged by). */
+static void est_terms(const struct usbts_est *e, bool unconfirmed, bool contradicted, double *b0, double *slope)
 {
     const struct usbts_est_fit *f = &e->fit;
     *b0 = K * sqrt(f->var_a + est_model_err2(e)) + 0.5 * fabs(f->lat_a) + e->unverified_ns;
     *slope = K * sqrt(f->var_b) / f->b + 0.5 * fabs(f->lat_b) / f->b + WANDER_FLOOR;
-    if (as_published && e->unconfirmed && *slope < PRIOR_RATE)
+    if (((unconfirmed && e->unconfirmed) || (contradicted && e->contradicted)) && *slope < PRIOR_RATE)
         *slope = PRIOR_RATE;
+}
+
+void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
+{
+    est_terms(e, as_published, as_published, b0, slope);
+}
+
+static double est_bound_from(const struct usbts_est *e, double b0, double slope, int64_t mf)
+{
+    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
+    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
 }
 
 double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf)
 {
     double b0, slope;
     est_bound_terms(e, as_published, &b0, &slope);
-    double d = fabs((double)(mf - e->fit.ref_mf) * e->fit.b);
-    return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
+    return est_bound_from(e, b0, slope, mf);
+}
+
+/* The bound a new capture is held to, and the bursts aim by: as published,
+ * except that a read contradicting the fit (est_check_read) widens only what
+ * is published.  A capture made of those same reads (a wild sample) would
+ * otherwise be let into the fit by the very contradiction it causes. */
+double est_accept_bound(const struct usbts_est *e, int64_t mf)
+{
+    double b0, slope;
+    est_terms(e, true, false, &b0, &slope);
+    return est_bound_from(e, b0, slope, mf);
 }
 
 /* The error bound of the fitted time of microframe count mf. */

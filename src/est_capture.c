@@ -70,6 +70,29 @@ bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w)
     return false;
 }
 
+/* A read the fit cannot have produced.  Whatever preemption stretched it,
+ * the register latched inside [before, after], so the microframe it shows
+ * began before `after` and the next one after `before`.  A read showing the
+ * counter before a boundary the fit placed, give or take its published
+ * bound, before the read began (or past one placed after it ended) proves
+ * the rate moved since the newest capture (a FLADJ step).  Under heavy
+ * preemption or a run of slow reads the capture that would show it may take
+ * 100 ms to come, and a bound kept at the old fit's let the error grow past
+ * half a microframe (issue #16 soak: wrong frame numbers).  Until a capture
+ * checks the fit again, the published bound grows at the prior rate from the
+ * newest capture, as after a surprising capture (est_bound.c). */
+static void est_check_read(struct usbts_est *e, const struct usbts_read *r)
+{
+    if (!e->have_fit || e->unconfirmed || e->contradicted)
+        return;
+    const struct usbts_est_fit *f = &e->fit;
+    double m = (double)f->ref_mf + (est_mid(r) - (double)f->ref_t - f->a) / f->b;
+    int64_t mf = est_extend_low(r->mfindex & MASK, m);
+    double start = est_fit_time(f, mf), u = est_fit_bound(e, mf);
+    if (start - u > (double)r->after_ns || start + f->b + u < (double)r->before_ns)
+        e->contradicted = true;
+}
+
 void usbts_est_burst_begin(struct usbts_est *e)
 {
     e->in_burst = true;
@@ -114,6 +137,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         e->prev = *r;
         return false;
     }
+    est_check_read(e, r);
     if (!pre && e->cap_count > 0 && est_odd_read(e, r, w)) {
         e->first = e->prev = *r;
         return true;

@@ -30,6 +30,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
     e->unconfirmed = false;
     e->unconfirmed_resid = 0;
+    e->contradicted = false;
     e->unverified_ns = 0;
     e->model_err2_held = 0;
 }
@@ -94,6 +95,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     } else if (K * c->sd_ns < e->unconfirmed_resid) {
         e->unconfirmed = false;
     }
+    e->contradicted = false; /* this capture checks the fit afresh */
     if (surprise && gap) {
         /* Across a stall the old line missed this capture: the rate changed
          * (NTP slewed the host clock) at some moment inside the gap, so
@@ -188,7 +190,7 @@ void est_add_capture(struct usbts_est *e, double t, double sd, double w, uint32_
     double expect, tol;
     if (e->have_fit) {
         expect = est_fit_time(&e->fit, c.mf);
-        tol = fmax(ACCEPT_FLOOR_NS, 4 * est_fit_bound(e, c.mf));
+        tol = fmax(ACCEPT_FLOOR_NS, 4 * est_accept_bound(e, c.mf));
         /* After a stalled sampler the fit's bound only knows the data before
          * the gap: the host clock may have been slewed (NTP, up to the prior
          * rate) all along, and the counter did not jump.  A capture the

@@ -100,6 +100,7 @@ void est_hold_model_err(struct usbts_est *e);
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope);
 double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf);
 double est_fit_bound(const struct usbts_est *e, int64_t mf);
+double est_accept_bound(const struct usbts_est *e, int64_t mf);
 void est_learn_wander(struct usbts_est *e, const struct usbts_est_capture *c);
 void est_take_snapshot(struct usbts_est *e);
 

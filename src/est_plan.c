@@ -33,7 +33,10 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
             target = (int64_t)floor(m) + 1;
             if (e->have_fit) {
                 t_b = est_fit_time(&e->fit, target);
-                u = est_fit_bound(e, target);
+                /* what the captures say: a contradicting read widens what
+                 * is published, and aiming wider on it changed which
+                 * captures came (issue #16 soak, seed 4448060469) */
+                u = est_accept_bound(e, target);
             } else if (e->cap_count > 0) {
                 const struct usbts_est_capture *c = est_cap_at(e, 0);
                 t_b = (double)c->t_ns + (double)(target - c->mf) * NOMINAL_NS;

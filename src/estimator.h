@@ -134,6 +134,7 @@ struct usbts_est {
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     bool unconfirmed;        /* a capture surprised the fit and none has settled it: its rate is unknown */
     double unconfirmed_resid; /* how far that capture lay from the fit, ns */
+    bool contradicted;       /* a read since the newest capture lay outside the fit's bound (est_check_read) */
     double unverified_ns;    /* how loosely the newest capture checked the fit (0: as tight as its bound) */
     double bracket_ns;       /* low quantile of read brackets */
     double burst_min_w_ns;   /* the narrowest read of the current burst ... */
