@@ -42,7 +42,12 @@ static bool est_preempted(const struct usbts_est *e, double w)
  * (a microframe and the bracket) until captures come. */
 bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w)
 {
-    if (w > 2 * e->bracket_ns + 2000)
+    /* A slow read (a busy bus: 15 us for a second) still places the count
+     * within its width, which the tolerances below allow for; a run of them
+     * must not hide a reset for as long as it lasts (issue #16 soak: 50 ms).
+     * A read stretched past a quarter microframe (preempted) says too
+     * little. */
+    if (w > fmax(2 * e->bracket_ns + 2000, ODD_MAX_WIDTH_NS))
         return false;
     double m, unc;
     uint32_t low = r->mfindex & MASK;
@@ -138,7 +143,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         return false;
     }
     est_check_read(e, r);
-    if (!pre && e->cap_count > 0 && est_odd_read(e, r, w)) {
+    if (e->cap_count > 0 && est_odd_read(e, r, w)) {
         e->first = e->prev = *r;
         return true;
     }

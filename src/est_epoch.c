@@ -160,7 +160,11 @@ static void est_hold_capture(struct usbts_est *e, const struct usbts_est_capture
     double period = e->have_fit ? e->fit.b : NOMINAL_NS;
     uint32_t dlow = (q->mfindex - p->mfindex) & MASK;
     double dt = (double)(q->t_ns - p->t_ns);
-    if (fabs(dt - dlow * period) > 5000.0 + PRIOR_RATE * fabs(dt)) {
+    /* (within their own spreads too: two coarse captures from a run of slow
+     * reads, each a few us uncertain, would otherwise be held in turn for
+     * as long as the run lasts, and a reset go unnoticed) */
+    double spread = K * sqrt((double)p->sd_ns * p->sd_ns + (double)q->sd_ns * q->sd_ns);
+    if (fabs(dt - dlow * period) > 5000.0 + spread + PRIOR_RATE * fabs(dt)) {
         e->pending[0] = *q;
         e->pending_count = 1;
         return;

@@ -41,6 +41,7 @@
 #define OVERDUE_NS 40e6           /* two cadences without a capture: the fit's rate is unchecked */
 #define SLEW_ALLOWANCE 500e-6     /* how far NTP may move the host clock's rate (adjtimex's limit) */
 #define MODEL_ERR_FADE 0.6        /* per capture: a model error's peak fades over a few captures */
+#define ODD_MAX_WIDTH_NS 31250.0  /* a read this wide still tells a reset's count */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 

@@ -280,6 +280,11 @@ static bool one(uint64_t seed, struct tally *t, bool verbose)
                "unforeseeable %lld\n",
                r.p50_ns, r.p99_ns, r.max_ns, 100 * r.outside_share, 100 * r.outside_ns_share, r.bound_med_ns,
                r.worst_recovery_ms, r.gone_ms, r.frame_errors, r.max_read_share, r.reads, r.unforeseeable);
+    if (verbose)
+        for (int i = 0; i < SCENARIO_MAX_EVENTS && m.sc.events[i].what; i++)
+            if (r.recovery_ms[i] >= 0)
+                printf("  %s@%.0fms: new generation %.1f ms after the counter ran again\n", m.sc.events[i].what,
+                       m.sc.events[i].at_ms, r.recovery_ms[i]);
     return pass;
 }
 
