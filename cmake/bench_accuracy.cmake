@@ -35,7 +35,14 @@ set_tests_properties(soak_short PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
 #   4448059545: a 10 s stall with NTP ramps and slow reads: a long window bent across the gap swung past its
 #     bound (wrong frames; closed by coarse captures scoring no window)
 #   4448060516: a reset-halt noticed after the last query before the restart (harness: the recovery generation)
-foreach(seed 4448059414 4448059589 814743757 814743768 4448060625 4448059545 4448060516)
+#   4448059745: slow-read runs latching at 88% of their bracket: the latch term from the fit's own read widths
+#   4448060268: a second of slow reads latching at their start, NTP ramps: a coarse capture bounds the fit's drift
+#   4448060838: coarse captures, latch at the end, NTP ramps: the model error's peak, not its latest value
+#   4448060113: a 75 ppm host-clock step under 8% preemption, captures 60 ms apart: overdue captures widen the bound
+#   4448060145: a reset during a run of 15 us reads: slow reads still count towards noticing it (50.7 ms before)
+#   4448060304: a slew after the controller vanished (harness: frames of a vanished controller are not judged)
+foreach(seed 4448059414 4448059589 814743757 814743768 4448060625 4448059545 4448060516
+        4448059745 4448060268 4448060838 4448060113 4448060145 4448060304)
   add_test(NAME soak_seed_${seed} COMMAND soak --one ${seed})
   set_tests_properties(soak_seed_${seed} PROPERTIES LABELS "unit;accuracy" TIMEOUT 300)
 endforeach()
