@@ -66,6 +66,13 @@ static void est_terms(const struct usbts_est *e, bool unconfirmed, bool contradi
     *slope = K * sqrt(f->var_b) / f->b + 0.5 * fabs(f->lat_b) / f->b + WANDER_FLOOR;
     if (((unconfirmed && e->unconfirmed) || (contradicted && e->contradicted)) && *slope < PRIOR_RATE)
         *slope = PRIOR_RATE;
+    /* A surprising capture also says how far off the fit already is there:
+     * one that joins a long window barely moves it, and the old line runs
+     * on from the surprise, its error as large as the surprise's residual
+     * (issue #16 soak: a FLADJ step under heavy preemption, a capture 57 us
+     * off accepted 100 ms after it, the bound growing from there alone). */
+    if (unconfirmed && e->unconfirmed)
+        *b0 += e->unconfirmed_resid;
 }
 
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
