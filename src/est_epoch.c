@@ -61,11 +61,10 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * shares, so it hides nothing a capture could reveal. */
     double z = 0, resid = 0;
     bool coarse = est_coarse(e, c);
-    if (e->have_fit)
+    if (e->have_fit) {
         resid = (double)c->t_ns - est_fit_time(&e->fit, c->mf);
-    if (e->have_fit)
-        z = K * fabs(resid) /
-            (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
+        z = K * fabs(resid) / (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
+    }
     bool surprise = z > K;
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
     /* A capture the fit did not expect means the rate may have just

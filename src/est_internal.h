@@ -37,11 +37,11 @@
 #define SNAP_MIN_HORIZON_NS 1e9    /* shorter horizons say little about wander beyond noise */
 #define WANDER_MARGIN 2.0          /* the estimate covers the worst horizon seen this much over */
 #define WANDER_HALF_LIFE_NS 60e9   /* a wander not seen again fades over minutes */
-#define COARSE_SD 3.0            /* a capture this much coarser than the fit's checks it loosely */
-#define OVERDUE_NS 40e6           /* two cadences without a capture: the fit's rate is unchecked */
-#define SLEW_ALLOWANCE 500e-6     /* how far NTP may move the host clock's rate (adjtimex's limit) */
-#define MODEL_ERR_FADE 0.6        /* per capture: a model error's peak fades over a few captures */
-#define ODD_MAX_WIDTH_NS 31250.0  /* a read this wide still tells a reset's count */
+#define COARSE_SD 3.0              /* a capture this much coarser than the fit's checks it loosely */
+#define OVERDUE_NS 40e6            /* two cadences without a capture: the fit's rate is unchecked */
+#define SLEW_ALLOWANCE 500e-6      /* how far NTP may move the host clock's rate (adjtimex's limit) */
+#define MODEL_ERR_FADE 0.6         /* per capture: a model error's peak fades over a few captures */
+#define ODD_MAX_WIDTH_NS 31250.0   /* a read this wide still tells a reset's count */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 
