@@ -54,30 +54,56 @@ void est_hold_model_err(struct usbts_est *e)
     e->model_err2_held = fmax(est_model_err2_now(e), MODEL_ERR_FADE * e->model_err2_held);
 }
 
+/* What a bound is for decides what it holds (docs/BOUND.md). */
+enum est_use {
+    EST_YARDSTICK, /* what the fitted data alone say: a new capture's surprise is judged by it */
+    EST_ACCEPT,    /* + a coarse capture's unverified reach and an unconfirmed surprise:
+                      what captures are held to and bursts aim by */
+    EST_CHECK,     /* + a contradicting read's prior rate: what reads and a halted count are checked against */
+    EST_PUBLISHED, /* + the data's curvature: what readers get */
+};
+
 /* The bound's terms for the current fit (model.h): at distance d ns from
- * the newest capture, b0 + d * (slope + d * wander).  `as_published`: with
- * the prior rate while a surprise is unconfirmed or a read has contradicted
- * the fit since the newest capture; without it, what the data alone say (the
- * yardstick a new capture's surprise is judged by). */
-static void est_terms(const struct usbts_est *e, bool unconfirmed, bool contradicted, double *b0, double *slope)
+ * the newest capture, b0 + d * (slope + d * wander). */
+static void est_terms(const struct usbts_est *e, enum est_use use, double *b0, double *slope)
 {
     const struct usbts_est_fit *f = &e->fit;
-    *b0 = K * sqrt(f->var_a + est_model_err2(e)) + 0.5 * fabs(f->lat_a) + e->unverified_ns;
+    /* A line through curved data is off where its data lie far from the
+     * newest capture: a run of coarse captures leaves it leaning on fine
+     * ones a second old while NTP ramps the host clock's rate (issue #16
+     * soak: 5 us off, its bound 3 us).  A model error like the one
+     * predictions show, so it adds the same way.  Only for readers: a step
+     * of rate reads as curvature too, and aimed or judged by, it lengthened
+     * bursts (more of them preempted, captures fewer) and slowed the
+     * estimator's reactions. */
+    double curv_a = use == EST_PUBLISHED ? f->curv * f->curv_a : 0;
+    *b0 = K * sqrt(f->var_a + est_model_err2(e) + curv_a * curv_a) + 0.5 * fabs(f->lat_a);
     *slope = K * sqrt(f->var_b) / f->b + 0.5 * fabs(f->lat_b) / f->b + WANDER_FLOOR;
-    if (((unconfirmed && e->unconfirmed) || (contradicted && e->contradicted)) && *slope < PRIOR_RATE)
-        *slope = PRIOR_RATE;
+    if (use == EST_PUBLISHED)
+        *slope += K * f->curv * f->curv_b / f->b;
+    if (use == EST_YARDSTICK)
+        return;
+    /* Not in the yardstick: a run of coarse captures after a rate step
+     * (FLADJ) would each be judged against the previous one's residual, no
+     * surprise ever seen, and the old line kept while the error grew past
+     * half a microframe (issue #16 soak: wrong frame numbers). */
+    *b0 += e->unverified_ns;
     /* A surprising capture also says how far off the fit already is there:
      * one that joins a long window barely moves it, and the old line runs
      * on from the surprise, its error as large as the surprise's residual
      * (issue #16 soak: a FLADJ step under heavy preemption, a capture 57 us
      * off accepted 100 ms after it, the bound growing from there alone). */
-    if (unconfirmed && e->unconfirmed)
+    if (e->unconfirmed) {
         *b0 += e->unconfirmed_resid;
+        *slope = fmax(*slope, PRIOR_RATE);
+    }
+    if (use >= EST_CHECK && e->contradicted)
+        *slope = fmax(*slope, PRIOR_RATE);
 }
 
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope)
 {
-    est_terms(e, as_published, as_published, b0, slope);
+    est_terms(e, as_published ? EST_PUBLISHED : EST_YARDSTICK, b0, slope);
 }
 
 static double est_bound_from(const struct usbts_est *e, double b0, double slope, int64_t mf)
@@ -86,28 +112,29 @@ static double est_bound_from(const struct usbts_est *e, double b0, double slope,
     return b0 + d * (slope + fmin(d * e->wander, PRIOR_RATE));
 }
 
-double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf)
+static double est_bound_for(const struct usbts_est *e, enum est_use use, int64_t mf)
 {
     double b0, slope;
-    est_bound_terms(e, as_published, &b0, &slope);
+    est_terms(e, use, &b0, &slope);
     return est_bound_from(e, b0, slope, mf);
 }
 
-/* The bound a new capture is held to, and the bursts aim by: as published,
- * except that a read contradicting the fit (est_check_read) widens only what
- * is published.  A capture made of those same reads (a wild sample) would
+double est_yardstick_bound(const struct usbts_est *e, int64_t mf)
+{
+    return est_bound_for(e, EST_YARDSTICK, mf);
+}
+
+/* A read contradicting the fit (est_check_read) widens only what is checked
+ * and published: a capture made of those same reads (a wild sample) would
  * otherwise be let into the fit by the very contradiction it causes. */
 double est_accept_bound(const struct usbts_est *e, int64_t mf)
 {
-    double b0, slope;
-    est_terms(e, true, false, &b0, &slope);
-    return est_bound_from(e, b0, slope, mf);
+    return est_bound_for(e, EST_ACCEPT, mf);
 }
 
-/* The error bound of the fitted time of microframe count mf. */
-double est_fit_bound(const struct usbts_est *e, int64_t mf)
+double est_check_bound(const struct usbts_est *e, int64_t mf)
 {
-    return est_bound_at(e, true, mf);
+    return est_bound_for(e, EST_CHECK, mf);
 }
 
 /* A fit's predictions seconds later show how fast the frame clock's rate

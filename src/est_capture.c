@@ -93,7 +93,7 @@ static void est_check_read(struct usbts_est *e, const struct usbts_read *r)
     const struct usbts_est_fit *f = &e->fit;
     double m = (double)f->ref_mf + (est_mid(r) - (double)f->ref_t - f->a) / f->b;
     int64_t mf = est_extend_low(r->mfindex & MASK, m);
-    double start = est_fit_time(f, mf), u = est_fit_bound(e, mf);
+    double start = est_fit_time(f, mf), u = est_check_bound(e, mf);
     if (start - u > (double)r->after_ns || start + f->b + u < (double)r->before_ns)
         e->contradicted = true;
 }
@@ -139,6 +139,8 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
             e->first = e->prev = *r;
             return true;
         }
+        if (e->frozen_lo_ns > 0)
+            est_note_unstarted(e, r);
         e->prev = *r;
         return false;
     }

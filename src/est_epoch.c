@@ -33,6 +33,8 @@ void est_clear_epoch(struct usbts_est *e)
     e->contradicted = false;
     e->unverified_ns = 0;
     e->model_err2_held = 0;
+    e->frozen_lo_ns = 0;
+    e->coarse_run = false;
 }
 
 static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -63,7 +65,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     bool coarse = est_coarse(e, c);
     if (e->have_fit) {
         resid = (double)c->t_ns - est_fit_time(&e->fit, c->mf);
-        z = K * fabs(resid) / (est_bound_at(e, false, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
+        z = K * fabs(resid) / (est_yardstick_bound(e, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
     }
     bool surprise = z > K;
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
@@ -76,7 +78,14 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
         e->fast_left = SURPRISE_CAPTURES;
     else if (z > MILD_Z && e->fast_left < 1)
         e->fast_left = 1;
-    est_learn_wander(e, c);
+    /* A surprise, and every capture while one is unconfirmed, may be a
+     * step of rate, not wander: the fits before it would read the step as
+     * wander, and the bound's wander terms, which grow with the square of
+     * distance, would keep it for seconds, and widen the yardstick the
+     * step's own confirmation is judged by (issue #16 soak: a FLADJ step,
+     * coarse captures after it, bounds of milliseconds). */
+    if (!surprise && !e->unconfirmed)
+        est_learn_wander(e, c);
     /* A surprise says the old fit stopped being valid after the previous
      * capture, but one point cannot say at what rate the clock now runs:
      * until a capture confirms a line, the bound grows at the prior rate
@@ -114,6 +123,8 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
          * come.  The count goes on: it is the same counter. */
         e->cap_count = 1;
     }
+    if ((surprise && gap) || confirmed_change)
+        e->snap_head = e->snap_count = 0; /* they predict across the step */
     if (gap || confirmed_change) {
         /* After a long gap (a stalled sampler) or a change of rate, every
          * window's record was made before and says nothing about now, and
@@ -140,6 +151,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * half its width, until a fine capture checks the fit again. */
     if (coarse)
         e->unverified_ns = fabs(resid) + K * c->sd_ns + 0.5 * c->w_ns;
+    e->coarse_run = coarse;
     e->pending_count = 0;
 }
 
@@ -219,19 +231,24 @@ void est_add_capture(struct usbts_est *e, double t, double sd, double w, uint32_
 /* The counter has stood still since `e->first`.  Counting on from the anchor
  * is right for a plain halt; but a reset followed by a halt freezes the
  * counter at a small value, and counting forward to it would put the frozen
- * microframe's start up to a wrap (2 s) in the future.  A microframe cannot
- * start after it was seen, so such a count starts a fresh one, whose start
- * lies between the latest read that showed another value and the first that
- * showed this one. */
+ * microframe's start up to a wrap (2 s) in the future.  Such a count starts
+ * a fresh one.  A microframe frozen after it began started between the
+ * latest read that showed another value and the first that showed this
+ * one.  Microframe 0 of a controller reset while halted has not begun: it
+ * begins when the controller runs again, and each read that still shows 0
+ * says that is no earlier than a microframe before it (est_note_unstarted;
+ * issue #16 soak, seed 317718671: a halt noticed only as it ended, its
+ * microframe 0 placed 10 ms before the restart). */
 void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r)
 {
     uint32_t low = r->mfindex & MASK;
     int64_t frozen = e->anchor_mf + (int64_t)((low - (uint32_t)e->anchor_mf) & MASK);
     double d = (double)(frozen - e->anchor_mf);
     double start = e->have_fit ? est_fit_time(&e->fit, frozen) : e->anchor_ns + d * NOMINAL_NS;
-    double tol = e->have_fit ? est_fit_bound(e, frozen) : NOMINAL_NS * (1 + d * PRIOR_RATE);
+    double tol = e->have_fit ? est_check_bound(e, frozen) : NOMINAL_NS * (1 + d * PRIOR_RATE);
     double half = 0;
     double seen = (double)e->first.after_ns;
+    bool unstarted = false;
     if (start > seen + tol) {
         double from = seen - 2 * NOMINAL_NS;
         if (e->value_since_ns > 0 && (double)e->value_since_ns < from)
@@ -239,6 +256,7 @@ void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r)
         frozen = (int64_t)low;
         start = 0.5 * (from + seen);
         half = 0.5 * (seen - from);
+        unstarted = low == 0;
     }
     est_clear_epoch(e);
     e->stopped = true;
@@ -247,6 +265,23 @@ void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r)
     e->frozen_half_ns = half;
     e->anchor_mf = frozen;
     e->anchor_ns = est_mid(r);
+    if (unstarted)
+        est_note_unstarted(e, r);
+}
+
+/* A read that still shows a reset-and-halted controller's 0: microframe 0
+ * begins after a microframe before the read began (it would show 1
+ * otherwise), and may begin any time from then on.  The next probe of a
+ * stopped counter comes STOPPED_PROBE_NS later (later still if the sampler
+ * wakes late) and sees it run: until then the model must hold a start
+ * anywhere up to it (issue #16 soak, seed 105906209: the restart 0.4 ms
+ * after the last read that showed 0).  It moves on with every read. */
+void est_note_unstarted(struct usbts_est *e, const struct usbts_read *r)
+{
+    e->frozen_lo_ns = fmax(e->frozen_lo_ns, (double)r->before_ns - NOMINAL_NS);
+    double hi = fmax((double)r->after_ns + 2.0 * STOPPED_PROBE_NS, e->frozen_lo_ns);
+    e->frozen_start_ns = 0.5 * (e->frozen_lo_ns + hi);
+    e->frozen_half_ns = 0.5 * (hi - e->frozen_lo_ns);
 }
 
 void est_leave_stopped(struct usbts_est *e, const struct usbts_read *r)

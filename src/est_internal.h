@@ -38,10 +38,13 @@
 #define WANDER_MARGIN 2.0          /* the estimate covers the worst horizon seen this much over */
 #define WANDER_HALF_LIFE_NS 60e9   /* a wander not seen again fades over minutes */
 #define COARSE_SD 3.0              /* a capture this much coarser than the fit's checks it loosely */
+#define COARSE_SD_EXIT 2.0         /* ... and, in a run of such, one this much coarser still does */
 #define OVERDUE_NS 40e6            /* two cadences without a capture: the fit's rate is unchecked */
 #define SLEW_ALLOWANCE 500e-6      /* how far NTP may move the host clock's rate (adjtimex's limit) */
 #define MODEL_ERR_FADE 0.6         /* per capture: a model error's peak fades over a few captures */
 #define ODD_MAX_WIDTH_NS 31250.0   /* a read this wide still tells a reset's count */
+#define CURV_UNIT_MF 8000.0       /* the curvature's unit of distance: a second of microframes */
+#define CURV_MIN_CAPTURES 16      /* the fewest captures the curvature is measured over */
 #define MIN_LEAD_NS 1000.0
 #define MAX_LEAD_NS 200000.0
 
@@ -59,10 +62,15 @@ static inline double est_width(const struct usbts_read *r)
 }
 
 /* A capture far coarser than the fit's typical one (a run of slow reads)
- * checks the fit only loosely: its error is mostly its own noise. */
+ * checks the fit only loosely: its error is mostly its own noise.  Once in
+ * a run of such, a capture must be much finer to end it: the slow reads'
+ * widths vary, and with one threshold every other capture of the run
+ * counted as fine, each one dropping the reach the coarse one before had
+ * left unverified (issue #16 soak, seed 6297748071: the bound falling from
+ * 30 us to 3.4 us and back, the error 4.3 us). */
 static inline bool est_coarse(const struct usbts_est *e, const struct usbts_est_capture *c)
 {
-    return e->have_fit && c->sd_ns > COARSE_SD * e->fit.sd_typ;
+    return e->have_fit && c->sd_ns > (e->coarse_run ? COARSE_SD_EXIT : COARSE_SD) * e->fit.sd_typ;
 }
 
 /* The i-th newest capture of the epoch (0 = newest). */
@@ -98,10 +106,14 @@ double est_latch_term(const struct usbts_est *e);
 double est_fit_latch(const struct usbts_est *e, int64_t mf);
 double est_model_err2(const struct usbts_est *e);
 void est_hold_model_err(struct usbts_est *e);
+/* as published, or (false) what the fitted data alone say */
 void est_bound_terms(const struct usbts_est *e, bool as_published, double *b0, double *slope);
-double est_bound_at(const struct usbts_est *e, bool as_published, int64_t mf);
-double est_fit_bound(const struct usbts_est *e, int64_t mf);
+/* the bound at count mf that a new capture's surprise is judged by */
+double est_yardstick_bound(const struct usbts_est *e, int64_t mf);
+/* ... that captures are held to and bursts aim by */
 double est_accept_bound(const struct usbts_est *e, int64_t mf);
+/* ... that reads and a halted counter are checked against */
+double est_check_bound(const struct usbts_est *e, int64_t mf);
 void est_learn_wander(struct usbts_est *e, const struct usbts_est_capture *c);
 void est_take_snapshot(struct usbts_est *e);
 
@@ -121,6 +133,7 @@ bool est_predict(const struct usbts_est *e, double t, double *m, double *unc);
 void est_clear_epoch(struct usbts_est *e);
 void est_add_capture(struct usbts_est *e, double t, double sd, double w, uint32_t mfindex);
 void est_enter_stopped(struct usbts_est *e, const struct usbts_read *r);
+void est_note_unstarted(struct usbts_est *e, const struct usbts_read *r);
 
 /* ---- est_capture.c ------------------------------------------------------------------ */
 

@@ -18,6 +18,39 @@ void est_add_sums(struct est_sums *s, double x, double y, double w)
     s->Sxy += w * x * y;
 }
 
+/* How curved the newest n captures are: |q2| of a weighted fit
+ * t = q0 + q1 u + q2 u^2 (u = x / CURV_UNIT_MF).  A host clock that NTP
+ * slews ramps its rate: the line lags it where its data lie far from the
+ * newest capture (issue #16 soak: a run of coarse captures, the fit leaning
+ * on fine ones a second old, 5 us off with a bound of 3 us).  On a straight
+ * line q2 is noise, small beside the line's own spread where the data are
+ * fine; a step of rate inside the window reads as curvature too, as it
+ * should: a line through a kink is off as well. */
+static double est_curvature(const struct usbts_est *e, int n, int64_t ref_mf, int64_t ref_t)
+{
+    if (n < 5)
+        return 0;
+    double m[3][3] = {{0}}, v[3] = {0};
+    for (int i = 0; i < n; i++) {
+        const struct usbts_est_capture *c = est_cap_at(e, i);
+        double u = (double)(c->mf - ref_mf) / CURV_UNIT_MF, y = (double)(c->t_ns - ref_t), w = est_weight(c);
+        double p[3] = {1, u, u * u};
+        for (int r = 0; r < 3; r++) {
+            v[r] += w * p[r] * y;
+            for (int k = 0; k < 3; k++)
+                m[r][k] += w * p[r] * p[k];
+        }
+    }
+    /* q2 by Cramer's rule: the cofactors of the third column */
+    double c0 = m[1][0] * m[2][1] - m[1][1] * m[2][0];
+    double c1 = -(m[0][0] * m[2][1] - m[0][1] * m[2][0]);
+    double c2 = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    double det = m[0][2] * c0 + m[1][2] * c1 + m[2][2] * c2;
+    if (!(det > 0))
+        return 0;
+    return fabs((v[0] * c0 + v[1] * c1 + v[2] * c2) / det);
+}
+
 /* Fit from sums over the newest n captures; chi-square from a second pass. */
 bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64_t ref_mf, int64_t ref_t,
                   struct usbts_est_fit *f)
@@ -31,15 +64,25 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
     f->b = (s->S * s->Sxy - s->Sx * s->Sy) / D;
     f->a = (s->Sy - f->b * s->Sx) / s->S;
     f->sd_typ = sqrt(n / s->S);
-    f->lat_a = f->lat_b = 0;
+    f->lat_a = f->lat_b = f->curv = f->curv_a = f->curv_b = 0;
     if (e) {
         /* each capture's weight in the intercept and in the slope */
         for (int i = 0; i < n; i++) {
             const struct usbts_est_capture *c = est_cap_at(e, i);
             double x = (double)(c->mf - ref_mf), w = est_weight(c);
-            f->lat_a += w * (s->Sxx - s->Sx * x) / D * c->w_ns;
-            f->lat_b += w * (s->S * x - s->Sx) / D * c->w_ns;
+            double wa = w * (s->Sxx - s->Sx * x) / D, wb = w * (s->S * x - s->Sx) / D;
+            double u = x / CURV_UNIT_MF;
+            f->lat_a += wa * c->w_ns;
+            f->lat_b += wb * c->w_ns;
+            f->curv_a += wa * u * u;
+            f->curv_b += wb * u * u;
         }
+        f->curv_a = fabs(f->curv_a);
+        f->curv_b = fabs(f->curv_b);
+        /* from at least CURV_MIN_CAPTURES: a short window's line (4
+         * captures, one of them across a gap) cannot show its own curve */
+        int m = n > CURV_MIN_CAPTURES ? n : CURV_MIN_CAPTURES;
+        f->curv = est_curvature(e, m < e->cap_count ? m : e->cap_count, ref_mf, ref_t);
     }
     double scale = 1;
     if (e && n > 4) {

@@ -76,6 +76,13 @@ struct usbts_est_fit {
      * ref_mf + x moves by (lat_a + lat_b * x) * (f - 1/2) when every read
      * latches at the fraction f of its bracket (est_bound.c). */
     double lat_a, lat_b;
+    /* How curved its data are, and how much that moves it.  Fitted with a
+     * quadratic in u = x / CURV_UNIT_MF, the data's curvature is `curv`
+     * (|q2|, ns per u^2); a line through such data is off at ref_mf + x by
+     * curv * (curv_a + curv_b * |x|): curv_a is |the sum of its intercept
+     * weights times u^2|, curv_b the same for its slope weights (per
+     * microframe). */
+    double curv, curv_a, curv_b;
     double sd_typ;   /* its captures' typical sd: sqrt(n / sum of weights) */
 };
 
@@ -103,6 +110,8 @@ struct usbts_est {
     int64_t frozen_mf;       /* while stopped */
     double frozen_start_ns;  /* estimated start of the frozen microframe ... */
     double frozen_half_ns;   /* ... give or take this much beyond one microframe */
+    double frozen_lo_ns;     /* a reset while halted: microframe 0 begins no earlier (0: not that) */
+    bool coarse_run;         /* the newest capture was coarse (est_coarse) */
     /* the current burst */
     bool in_burst;
     int32_t burst_reads;

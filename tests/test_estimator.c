@@ -446,6 +446,29 @@ static void test_slow_read_run(void)
     CHECK_EQ(a.miscounted, 0);
 }
 
+/* A rate step (FLADJ, 300 ppm) inside a run of 18 us reads (issue #16
+ * soak, seed 4448060850): every capture is coarse.  Each one must be judged
+ * by what the fit's data say, not by the reach the previous coarse capture
+ * left unverified: judged so, none was ever a surprise, the old line ran on
+ * and the error passed half a microframe (wrong frame numbers). */
+static void test_rate_step_under_coarse_reads(void)
+{
+    struct usbts_est e;
+    struct gen g;
+    settled(&e, &g, 0, 0.5, 26);
+    g.w = 18000;
+    run(&e, &g, g.now + 0.3e9);
+    g.step_at = g.now;
+    g.step_period = g.period / (1 + 300e-6);
+    run(&e, &g, g.now + 0.2e9);
+    struct acc a = measure(&e, &g, 1e9);
+    printf("a 300 ppm step inside 18 us reads: p99 %.0f ns, worst %.0f ns, outside %d/%d\n", a.p99, a.worst,
+           a.outside, a.n);
+    CHECK_MSG(a.worst < 62500, "worst %.0f ns: half a microframe or more names the wrong one", a.worst);
+    CHECK_MSG(a.outside * 100 <= a.n, "%d of %d outside the bound", a.outside, a.n);
+    CHECK_EQ(a.miscounted, 0);
+}
+
 /* A reset while every other read is preempted (issue #16 soak: 8% of reads
  * preempted by 200 us and more, so a clean pair of reads around a boundary
  * is rare): no capture can show it, but the clean single reads do.  A new
@@ -595,6 +618,7 @@ int main(void)
     test_rate_step();
     test_stall_across_slew();
     test_slow_read_run();
+    test_rate_step_under_coarse_reads();
     test_reset_seen_in_single_reads();
     test_halt_ends_in_preempted_read();
     test_cheap_bursts_and_determinism();
