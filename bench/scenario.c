@@ -387,8 +387,8 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         if (!unrecovered && elapsed >= WARMUP_NS && e_cur > fmax(62500.0, bound)) {
             r->frame_errors++;
             if (getenv("SCENARIO_DEBUG"))
-                fprintf(stderr, "frame error (a) at %.3f ms: returned time off by %.0f ns, bound %.0f\n",
-                        (double)elapsed / MS, e_cur, bound);
+                fprintf(stderr, "frame error (a) at %.3f ms (gen %u): returned time off by %.0f ns, bound %.0f\n",
+                        (double)elapsed / MS, (unsigned)q.CurrentGenerationID, e_cur, bound);
         }
         /* ... and within one generation, with nothing stopping the counter in
          * between, the frame number moved as the true clock did (a wrong
@@ -414,7 +414,11 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         USBTS_FRAME_TIME ft;
         if (usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
                               &ft)) {
-            r->outside_ns_share += fabs((double)(ft.StartNs - t_cur)) > (double)ft.BoundNs;
+            bool out_ns = fabs((double)(ft.StartNs - t_cur)) > (double)ft.BoundNs;
+            r->outside_ns_share += out_ns;
+            if (out_ns && getenv("SCENARIO_DEBUG"))
+                fprintf(stderr, "outside BoundNs at %.3f ms (gen %u): err %.0f, bound %lld\n", (double)elapsed / MS,
+                        (unsigned)q.CurrentGenerationID, fabs((double)(ft.StartNs - t_cur)), (long long)ft.BoundNs);
             n_ns++;
         }
         bool judge_in = !(slew_at > now && t_in >= slew_at);

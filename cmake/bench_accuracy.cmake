@@ -41,8 +41,15 @@ set_tests_properties(soak_short PROPERTIES LABELS "unit;accuracy" TIMEOUT 600)
 #   4448060113: a 75 ppm host-clock step under 8% preemption, captures 60 ms apart: overdue captures widen the bound
 #   4448060145: a reset during a run of 15 us reads: slow reads still count towards noticing it (50.7 ms before)
 #   4448060304: a slew after the controller vanished (harness: frames of a vanished controller are not judged)
+#   4448060850: a FLADJ step inside a run of 18 us reads: each coarse capture judged by the fit's own data, not
+#     by the reach the previous one left unverified (wrong frame numbers before)
+#   4448060177: reads latching at 93% of 11 us brackets while NTP ramps the host clock: the data's curvature
+#   317718671, 105906209: a reset-halt noticed only as it ended: its microframe 0 begins when the controller
+#     runs again, as late as the next probe
+#   6297748071: slow reads of varying width: a run of coarse captures ends only at a much finer one
 foreach(seed 4448059414 4448059589 814743757 814743768 4448060625 4448059545 4448060516
-        4448059745 4448060268 4448060838 4448060113 4448060145 4448060304)
+        4448059745 4448060268 4448060838 4448060113 4448060145 4448060304 4448060850 4448060177 317718671
+        105906209 6297748071)
   add_test(NAME soak_seed_${seed} COMMAND soak --one ${seed})
   set_tests_properties(soak_seed_${seed} PROPERTIES LABELS "unit;accuracy" TIMEOUT 300)
 endforeach()

@@ -117,9 +117,11 @@ static void make_scenario(uint64_t seed, struct made *m)
         add_key(k, kl, "walk_ppm=%.2f", unif(&g, 0, 1));
     if (chance(&g, 0.25))
         add_key(k, kl, "wander_ppm=%.2f", unif(&g, 0, 2));
+    double slew_at = -1;
     if (chance(&g, 0.2)) {
         add_key(k, kl, "slew_ppm=%.0f", unif(&g, -300, 300));
-        add_key(k, kl, "slew_at_ms=%.0f", unif(&g, 2000, 8000));
+        slew_at = unif(&g, 2000, 8000);
+        add_key(k, kl, "slew_at_ms=%.0f", slew_at);
     }
     if (chance(&g, 0.2))
         add_key(k, kl, "fladj=%.0f", floor(unif(&g, 30, 35)));
@@ -149,8 +151,17 @@ static void make_scenario(uint64_t seed, struct made *m)
             snprintf(e, el, "stall_ms=%.0f", ms);
         } else if (d < 6) {
             snprintf(e, el, "fladj=%.0f", floor(unif(&g, 30, 35)));
+        } else if (i == nev - 1) {
+            /* A vanish ends what can be judged.  It comes 5 s later than
+             * another event would, so that a scenario that ends in one
+             * judges about as long as one that does not: one 1 s after the
+             * warm-up left 1 s to judge, where the few ms a host-clock rate
+             * step goes unseen until the next capture (up to a cadence, 20
+             * ms) alone came to more than 1%. */
+            snprintf(e, el, "vanish");
+            t += 5000;
         } else {
-            snprintf(e, el, i == nev - 1 ? "vanish" : "reset");
+            snprintf(e, el, "reset");
         }
         m->sc.events[i].at_ms = t;
         m->sc.events[i].what = e;
@@ -160,6 +171,13 @@ static void make_scenario(uint64_t seed, struct made *m)
     m->sc.name = m->name;
     m->sc.keys = m->keys;
     m->sc.duration_ms = t + unif(&g, 3000, 8000);
+    /* A host-clock step is an event too, and the scenario goes on at least
+     * 3 s after it, as after every event: the answers until the first
+     * capture that can see the step (a cadence, more with coarse reads)
+     * are the old fit's, and in a scenario ending 0.5 s after it they came
+     * to more than 1% of all judged. */
+    if (slew_at >= 0 && m->sc.duration_ms < slew_at + 3000)
+        m->sc.duration_ms = slew_at + 3000;
 }
 
 struct tally {
