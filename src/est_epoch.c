@@ -148,7 +148,8 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * (NTP slewing the host clock) shows only in coarse captures, each
      * within its spread and its latch's half width of the truth.  So that
      * capture bounds how far the fit has gone: its residual, its spread and
-     * half its width, until a fine capture checks the fit again. */
+     * half its width, until a fine capture checks the fit again (in a run
+     * of coarse captures, a much finer one: est_coarse). */
     if (coarse)
         e->unverified_ns = fabs(resid) + K * c->sd_ns + 0.5 * c->w_ns;
     e->coarse_run = coarse;

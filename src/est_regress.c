@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * est_regress.c — the weighted straight-line fit of host time against the
- * microframe count, over the newest n captures: sums, solution, and every
- * candidate window at once.  Knows nothing of windows' scores, bounds or
- * epochs (as chrony keeps its regression apart from its source statistics).
+ * microframe count, over the newest n captures: sums, solution, every
+ * candidate window at once, and how curved the data the line runs through
+ * are.  Knows nothing of windows' scores, bounds or epochs (as chrony keeps
+ * its regression apart from its source statistics).
  */
 #include "est_internal.h"
 
