@@ -16,7 +16,7 @@
  * capture had), with a margin over the half. */
 double est_latch_term(const struct usbts_est *e)
 {
-    return 0.55 * e->bracket_ns;
+    return LATCH_HALF * e->bracket_ns;
 }
 
 /* The same for the fitted time of count mf, from the widths its captures

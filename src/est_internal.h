@@ -29,6 +29,7 @@
 #define STOPPED_PROBE_NS 2000000
 #define ACCEPT_FLOOR_NS 20000.0    /* a rate step of 500 ppm needs 40 ms to reach this */
 #define K 3.0                      /* standard deviations in the bound */
+#define LATCH_HALF 0.55            /* half a bracket, with a margin: where a latch may lie off the middle */
 #define PRED_ALPHA 0.1
 #define WINDOW_SLACK 1.5           /* a longer window may score this much worse and still win */
 #define WANDER_FLOOR 0.02e-6       /* rate uncertainty floor: slow oscillator wander */

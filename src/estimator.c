@@ -93,7 +93,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         const struct usbts_est_capture *c = est_cap_at(e, 0);
         out->ref_mf = c->mf;
         out->ref_ns = c->t_ns;
-        bound0 = K * c->sd_ns + fmax(est_latch_term(e), 0.55 * c->w_ns) + SOF_ALLOWANCE_NS;
+        bound0 = K * c->sd_ns + fmax(est_latch_term(e), LATCH_HALF * c->w_ns) + SOF_ALLOWANCE_NS;
         slope = PRIOR_RATE;
         out->flags = USBTS_MODEL_CAPTURED;
     } else {
