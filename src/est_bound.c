@@ -57,9 +57,10 @@ void est_hold_model_err(struct usbts_est *e)
 /* What a bound is for decides what it holds (docs/BOUND.md). */
 enum est_use {
     EST_YARDSTICK, /* what the fitted data alone say: a new capture's surprise is judged by it */
-    EST_ACCEPT,    /* + a coarse capture's unverified reach and an unconfirmed surprise:
+    EST_ACCEPT,    /* + a coarse capture's unverified reach, an unconfirmed surprise's prior rate:
                       what captures are held to and bursts aim by */
-    EST_CHECK,     /* + a contradicting read's prior rate: what reads and a halted count are checked against */
+    EST_CHECK,     /* + that surprise's residual, a contradicting read's prior rate: what reads and a
+                      halted count are checked against */
     EST_PUBLISHED, /* + the data's curvature: what readers get */
 };
 
@@ -92,9 +93,13 @@ static void est_terms(const struct usbts_est *e, enum est_use use, double *b0, d
      * one that joins a long window barely moves it, and the old line runs
      * on from the surprise, its error as large as the surprise's residual
      * (issue #16 soak: a FLADJ step under heavy preemption, a capture 57 us
-     * off accepted 100 ms after it, the bound growing from there alone). */
+     * off accepted 100 ms after it, the bound growing from there alone).
+     * Not what bursts aim by: aimed that wide under heavy preemption, they
+     * were preempted more, the confirming captures came late, and the old
+     * line ran on 170 us off for half a second (seed 814743927). */
     if (e->unconfirmed) {
-        *b0 += e->unconfirmed_resid;
+        if (use >= EST_CHECK)
+            *b0 += e->unconfirmed_resid;
         *slope = fmax(*slope, PRIOR_RATE);
     }
     if (use >= EST_CHECK && e->contradicted)
