@@ -139,7 +139,6 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
     est_score_windows(e, c);
     est_hold_model_err(e);
     est_push_capture(e, c);
-    e->unverified_ns = 0;
     est_refit(e);
     /* The fit is as good as its data, but its data may be old.  When the
      * newest capture is far coarser than the fit's (a run of slow reads:
@@ -150,8 +149,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * capture bounds how far the fit has gone: its residual, its spread and
      * half its width, until a fine capture checks the fit again (in a run
      * of coarse captures, a much finer one: est_coarse). */
-    if (coarse)
-        e->unverified_ns = fabs(resid) + K * c->sd_ns + 0.5 * c->w_ns;
+    e->unverified_ns = coarse ? fabs(resid) + K * c->sd_ns + 0.5 * c->w_ns : 0;
     e->coarse_run = coarse;
     e->pending_count = 0;
 }

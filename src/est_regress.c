@@ -52,7 +52,8 @@ static double est_curvature(const struct usbts_est *e, int n, int64_t ref_mf, in
     return fabs((v[0] * c0 + v[1] * c1 + v[2] * c2) / det);
 }
 
-/* Fit from sums over the newest n captures; chi-square from a second pass. */
+/* Fit from sums over the newest n captures; with e, a second pass over them
+ * for their widths, curvature and chi-square. */
 bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64_t ref_mf, int64_t ref_t,
                   struct usbts_est_fit *f)
 {
@@ -66,8 +67,11 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
     f->a = (s->Sy - f->b * s->Sx) / s->S;
     f->sd_typ = sqrt(n / s->S);
     f->lat_a = f->lat_b = f->curv = f->curv_a = f->curv_b = 0;
+    double scale = 1;
     if (e) {
-        /* each capture's weight in the intercept and in the slope */
+        /* each capture's weight in the intercept and in the slope, and its
+         * residual */
+        double chi2 = 0;
         for (int i = 0; i < n; i++) {
             const struct usbts_est_capture *c = est_cap_at(e, i);
             double x = (double)(c->mf - ref_mf), w = est_weight(c);
@@ -77,6 +81,8 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
             f->lat_b += wb * c->w_ns;
             f->curv_a += wa * u * u;
             f->curv_b += wb * u * u;
+            double r = (double)(c->t_ns - ref_t) - f->a - f->b * x;
+            chi2 += r * r / ((double)c->sd_ns * c->sd_ns);
         }
         f->curv_a = fabs(f->curv_a);
         f->curv_b = fabs(f->curv_b);
@@ -84,17 +90,7 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
          * captures, one of them across a gap) cannot show its own curve */
         int m = n > CURV_MIN_CAPTURES ? n : CURV_MIN_CAPTURES;
         f->curv = est_curvature(e, m < e->cap_count ? m : e->cap_count, ref_mf, ref_t);
-    }
-    double scale = 1;
-    if (e && n > 4) {
-        double chi2 = 0;
-        for (int i = 0; i < n; i++) {
-            const struct usbts_est_capture *c = est_cap_at(e, i);
-            double x = (double)(c->mf - ref_mf), y = (double)(c->t_ns - ref_t);
-            double r = y - f->a - f->b * x;
-            chi2 += r * r / ((double)c->sd_ns * c->sd_ns);
-        }
-        if (chi2 / (n - 2) > 1)
+        if (n > 4 && chi2 / (n - 2) > 1)
             scale = chi2 / (n - 2);
     }
     f->var_a = scale * s->Sxx / D;
