@@ -99,7 +99,7 @@ static void est_terms(const struct usbts_est *e, enum est_use use, double *b0, d
      * line ran on 170 us off for half a second (seed 814743927). */
     if (e->unconfirmed) {
         if (use >= EST_CHECK)
-            *b0 += e->unconfirmed_resid;
+            *b0 += fabs(e->unconfirmed_resid);
         *slope = fmax(*slope, PRIOR_RATE);
     }
     if (use >= EST_CHECK && e->contradicted)

@@ -30,6 +30,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->snap_head = e->snap_count = 0; /* another count: the old fits predict nothing */
     e->unconfirmed = false;
     e->unconfirmed_resid = 0;
+    e->change_confirmed = false;
     e->contradicted = false;
     e->unverified_ns = 0;
     e->model_err2_held = 0;
@@ -68,13 +69,27 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
         z = K * fabs(resid) / (est_yardstick_bound(e, c->mf) - est_fit_latch(e, c->mf) + K * c->sd_ns);
     }
     bool surprise = z > K;
+    /* While a surprise is unconfirmed, a capture fine enough to tell (its
+     * spread under the surprise's residual) decides it: one on the
+     * surprise's side and at least half as far confirms the change, though
+     * not itself surprising, since the surprise it confirms already moved
+     * the records its own surprise is judged by (issue #16 soak, seed
+     * 23068699: a 280 ppm host-clock step showed 3.9 us off, then 4.7 us,
+     * the doubt was cleared, and the old line ran on across a 100 ms stall
+     * to a capture 35 us off, taken for a reset).  One nearer the old line
+     * clears the doubt.  Only a doubt about the old line: once a change is
+     * confirmed, the line through the two captures that showed it is new,
+     * and its next capture, as often on one side as on the other, would
+     * restart it again and again. */
+    bool sided = e->unconfirmed && !e->change_confirmed && !surprise && K * c->sd_ns < fabs(e->unconfirmed_resid) &&
+                 resid * e->unconfirmed_resid > 0 && fabs(resid) > 0.5 * fabs(e->unconfirmed_resid);
     bool gap = c->t_ns - e->last_capture_ns > GAP_NS;
     /* A capture the fit did not expect means the rate may have just
      * changed: look again soon, so the change is confirmed and the windows
      * re-scored within milliseconds rather than over several steady-state
      * periods.  One a little off (a rate step that has only begun to show)
      * is worth one early look. */
-    if (surprise || gap)
+    if (surprise || sided || gap)
         e->fast_left = SURPRISE_CAPTURES;
     else if (z > MILD_Z && e->fast_left < 1)
         e->fast_left = 1;
@@ -90,17 +105,18 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
      * capture, but one point cannot say at what rate the clock now runs:
      * until a capture confirms a line, the bound grows at the prior rate
      * from this one, as the surprise test judged. */
-    bool confirmed_change = surprise && e->unconfirmed;
+    bool confirmed_change = (surprise || sided) && e->unconfirmed;
     /* Only a capture fine enough to have seen the surprise's deviation
      * settles it by not being surprised; a coarse one (a run of slow reads
      * right after a host-clock step) cannot tell, and the rate stays
      * unknown until one can (issue #16 soak: one fine capture showed a
      * step, the coarse ones after it cleared the doubt, and the old rate
      * ran on 7 us off). */
-    if (surprise) {
+    if (surprise || sided) {
+        e->change_confirmed = e->unconfirmed;
         e->unconfirmed = true;
-        e->unconfirmed_resid = fabs(resid);
-    } else if (K * c->sd_ns < e->unconfirmed_resid) {
+        e->unconfirmed_resid = resid;
+    } else if (K * c->sd_ns < fabs(e->unconfirmed_resid)) {
         e->unconfirmed = false;
     }
     e->contradicted = false; /* this capture checks the fit afresh */

@@ -142,7 +142,8 @@ struct usbts_est {
     /* statistics the bound is made of */
     int32_t fast_left;       /* captures still to take at the fast cadence after a surprise */
     bool unconfirmed;        /* a capture surprised the fit and none has settled it: its rate is unknown */
-    double unconfirmed_resid; /* how far that capture lay from the fit, ns */
+    double unconfirmed_resid; /* how far that capture lay from the fit (signed: its side), ns */
+    bool change_confirmed;   /* ... and a second capture confirmed it: the line restarted from the two */
     bool contradicted;       /* a read since the newest capture lay outside the fit's bound (est_check_read) */
     double unverified_ns;    /* how loosely the newest capture checked the fit (0: as tight as its bound) */
     double bracket_ns;       /* low quantile of read brackets */
