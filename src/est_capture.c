@@ -98,6 +98,52 @@ static void est_check_read(struct usbts_est *e, const struct usbts_read *r)
         e->contradicted = true;
 }
 
+/* Where a read puts the fitted boundaries.  The register latched inside
+ * [before, after] and showed count c: microframe c began before `after` and
+ * c + 1 after `before`.  So the true start of c lies between before - b and
+ * after, whatever the fit says: an offset from the fit's start of c.  Every
+ * read since the newest capture narrows the interval, preempted ones too
+ * (they are only wider), and reads at scattered phases bracket the true
+ * boundary as a capture would, without needing two clean reads around it.
+ * That is what finds a boundary a reset moved by a fraction of a microframe
+ * under heavy preemption: bursts aimed by the fit looked where it no longer
+ * was, and a clean pair of reads around it came about once in 60 ms (issue
+ * #16 soak, seed 69206338: a reset 1 microframe before a wrap noticed after
+ * 117 ms).  The interval widens at the prior rate with time, since the rate
+ * may have moved too; one that no read fits restarts from the newest read
+ * (a torn value). */
+static void est_note_phase(struct usbts_est *e, const struct usbts_read *r)
+{
+    if (!e->have_fit)
+        return;
+    const struct usbts_est_fit *f = &e->fit;
+    double t = est_mid(r);
+    double m = (double)f->ref_mf + (t - (double)f->ref_t - f->a) / f->b;
+    double start = est_fit_time(f, est_extend_low(r->mfindex & MASK, m));
+    double lo = (double)r->before_ns - f->b - start, hi = (double)r->after_ns - start;
+    if (e->phase_valid) {
+        double grow = PRIOR_RATE * fabs(t - e->phase_at_ns);
+        double plo = e->phase_lo_ns - grow, phi = e->phase_hi_ns + grow;
+        if (fmax(lo, plo) <= fmin(hi, phi)) {
+            lo = fmax(lo, plo);
+            hi = fmin(hi, phi);
+        }
+    }
+    e->phase_valid = true;
+    e->phase_lo_ns = lo;
+    e->phase_hi_ns = hi;
+    e->phase_at_ns = t;
+}
+
+bool est_phase_off(const struct usbts_est *e, double u, double *mid, double *half)
+{
+    if (!e->phase_valid || (e->phase_hi_ns >= -u && e->phase_lo_ns <= u))
+        return false;
+    *mid = 0.5 * (e->phase_lo_ns + e->phase_hi_ns);
+    *half = 0.5 * (e->phase_hi_ns - e->phase_lo_ns);
+    return true;
+}
+
 void usbts_est_burst_begin(struct usbts_est *e)
 {
     e->in_burst = true;
@@ -145,6 +191,7 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         return false;
     }
     est_check_read(e, r);
+    est_note_phase(e, r);
     if (e->cap_count > 0 && est_odd_read(e, r, w)) {
         e->first = e->prev = *r;
         return true;

@@ -36,6 +36,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->model_err2_held = 0;
     e->frozen_lo_ns = 0;
     e->coarse_run = false;
+    e->phase_valid = false;
 }
 
 static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -49,6 +50,7 @@ static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture
     e->have_anchor = true;
     e->last_capture_ns = c->t_ns;
     e->stats.captures++;
+    e->phase_valid = false; /* the fit moves: the reads' offsets from it start afresh */
     /* (a coarse capture scores no window: est_score_windows) */
     double v = (double)c->sd_ns * c->sd_ns;
     if (e->cap_count == 1 || !est_coarse(e, c))

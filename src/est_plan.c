@@ -37,6 +37,20 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                  * is published, and aiming wider on it changed which
                  * captures came (issue #16 soak, seed 4448060469) */
                 u = est_accept_bound(e, target);
+                /* the reads since the newest capture prove the boundaries
+                 * moved (a reset by a fraction of a microframe, a rate
+                 * step): aim where they put them (est_note_phase) */
+                double mid, half;
+                if (est_phase_off(e, u, &mid, &half)) {
+                    t_b += mid;
+                    /* the first of the moved boundaries after `when` (a
+                     * reset moves counts too: the offset may be many
+                     * microframes either way) */
+                    int64_t k = (int64_t)ceil(((double)when - t_b) / e->fit.b);
+                    target += k;
+                    t_b += (double)k * e->fit.b;
+                    u = half + PRIOR_RATE * fabs(t_b - e->phase_at_ns);
+                }
             } else if (e->cap_count > 0) {
                 const struct usbts_est_capture *c = est_cap_at(e, 0);
                 t_b = (double)c->t_ns + (double)(target - c->mf) * NOMINAL_NS;

@@ -112,6 +112,11 @@ struct usbts_est {
     double frozen_half_ns;   /* ... give or take this much beyond one microframe */
     double frozen_lo_ns;     /* a reset while halted: microframe 0 begins no earlier (0: not that) */
     bool coarse_run;         /* the newest capture was coarse (est_coarse) */
+    /* Where every read since the newest capture puts the fitted boundaries:
+     * their true start lies phase_lo_ns..phase_hi_ns after the fit's, as of
+     * phase_at_ns (est_note_phase; phase_valid false: no read yet) */
+    bool phase_valid;
+    double phase_lo_ns, phase_hi_ns, phase_at_ns;
     /* the current burst */
     bool in_burst;
     int32_t burst_reads;
