@@ -135,9 +135,19 @@ static void est_note_phase(struct usbts_est *e, const struct usbts_read *r)
     e->phase_at_ns = t;
 }
 
+/* Where to look, when the reads prove the fit's boundaries off by more than
+ * a change of rate since the newest capture could have moved them (the
+ * prior rate times the time since, beyond u): only a jump of the count
+ * explains that (a reset), anywhere in the interval as likely as anywhere
+ * else.  Within that reach the fit still aims: aimed by the interval, bursts
+ * following NTP ramps under heavy preemption grew long, were preempted more,
+ * and captures came too seldom to follow the ramps (seeds 5248124247,
+ * 317718913); the capture that shows a rate change comes from bursts aimed
+ * by the fit's widening bound, as before. */
 bool est_phase_off(const struct usbts_est *e, double u, double *mid, double *half)
 {
-    if (!e->phase_valid || (e->phase_hi_ns >= -u && e->phase_lo_ns <= u))
+    double reach = u + PRIOR_RATE * fabs(e->phase_at_ns - (double)e->last_capture_ns);
+    if (!e->phase_valid || (e->phase_hi_ns >= -reach && e->phase_lo_ns <= reach))
         return false;
     *mid = 0.5 * (e->phase_lo_ns + e->phase_hi_ns);
     *half = 0.5 * (e->phase_hi_ns - e->phase_lo_ns);

@@ -38,8 +38,8 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                  * captures came (issue #16 soak, seed 4448060469) */
                 u = est_accept_bound(e, target);
                 /* the reads since the newest capture prove the boundaries
-                 * moved (a reset by a fraction of a microframe, a rate
-                 * step): aim where they put them (est_note_phase) */
+                 * jumped (a reset by a fraction of a microframe): aim
+                 * where they put them (est_note_phase) */
                 double mid, half;
                 if (est_phase_off(e, u, &mid, &half)) {
                     t_b += mid;

@@ -31,12 +31,31 @@ void est_score_windows(struct usbts_est *e, const struct usbts_est_capture *c)
         double err = (double)c->t_ns - est_fit_time(&fits[j], c->mf);
         double e2 = err * err;
         e->pred_ewma[j] = e->pred_n[j] == 0 ? e2 : e->pred_ewma[j] + PRED_ALPHA * (e2 - e->pred_ewma[j]);
+        /* The excess beyond the capture's own variance, each capture
+         * weighed by how well it can show one (the inverse variance of a
+         * squared error, 1/sd^4; why: est_model_err2_weighted).  The
+         * variance is floored at a quarter of a bracket squared: a capture
+         * whose reads came unusually close has a small spread on paper but
+         * latch jitter like any other, and weighed by its spread alone its
+         * excess read as a model error (the bound doubled on reads that
+         * latch anywhere in their bracket, tests/test_scenarios).  Equal
+         * captures give the plain mean. */
+        double v = (double)c->sd_ns * c->sd_ns, vf = v + 0.25 * e->bracket_ns * e->bracket_ns, w = 1.0 / (vf * vf);
+        if (e->pred_n[j] == 0) {
+            e->excess_num[j] = w * (e2 - v);
+            e->excess_den[j] = w;
+        } else {
+            e->excess_num[j] += PRED_ALPHA * (w * (e2 - v) - e->excess_num[j]);
+            e->excess_den[j] += PRED_ALPHA * (w - e->excess_den[j]);
+        }
         e->pred_n[j]++;
         last_ok = j;
     }
     /* Windows longer than the history share the longest fit's record. */
     for (int j = last_ok + 1; j < USBTS_EST_NWIN && last_ok >= 0; j++) {
         e->pred_ewma[j] = e->pred_ewma[last_ok];
+        e->excess_num[j] = e->excess_num[last_ok];
+        e->excess_den[j] = e->excess_den[last_ok];
         e->pred_n[j] = e->pred_n[last_ok];
     }
     int best = e->win;

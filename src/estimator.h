@@ -158,6 +158,9 @@ struct usbts_est {
     double model_err2_held;  /* the model error's recent peak, fading (est_bound.c) */
     int32_t pred_n[USBTS_EST_NWIN];
     double noise_ewma;       /* mean capture variance, ns^2 */
+    /* each window's prediction error beyond the capture's own variance,
+     * weighted by the capture's precision: excess_num / excess_den, ns^2 */
+    double excess_num[USBTS_EST_NWIN], excess_den[USBTS_EST_NWIN];
     int32_t win;             /* chosen window index */
     struct usbts_est_fit fit; /* of the chosen window */
     double last_period_ns;   /* kept across epochs for a stopped counter's model */
