@@ -89,7 +89,7 @@ static inline int64_t est_extend_low(uint32_t low, double m_pred)
 /* ---- est_regress.c: the weighted line fit --------------------------------- */
 
 struct est_sums {
-    double S, Sx, Sy, Sxx, Sxy;
+    double S, Sx, Sy, Sxx, Sxy, Sww;
 };
 
 void est_add_sums(struct est_sums *s, double x, double y, double w);

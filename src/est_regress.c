@@ -13,6 +13,7 @@
 void est_add_sums(struct est_sums *s, double x, double y, double w)
 {
     s->S += w;
+    s->Sww += w * w;
     s->Sx += w * x;
     s->Sy += w * y;
     s->Sxx += w * x * x;
@@ -65,7 +66,7 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
     f->ref_t = ref_t;
     f->b = (s->S * s->Sxy - s->Sx * s->Sy) / D;
     f->a = (s->Sy - f->b * s->Sx) / s->S;
-    f->sd_typ = sqrt(n / s->S);
+    f->sd_typ = sqrt(s->S / s->Sww);
     f->lat_a = f->lat_b = f->curv = f->curv_a = f->curv_b = 0;
     double scale = 1;
     if (e) {

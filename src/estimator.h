@@ -83,7 +83,7 @@ struct usbts_est_fit {
      * weights times u^2|, curv_b the same for its slope weights (per
      * microframe). */
     double curv, curv_a, curv_b;
-    double sd_typ;   /* its captures' typical sd: sqrt(n / sum of weights) */
+    double sd_typ;   /* the sd of the captures that carry it: sqrt(sum w / sum w^2), w = 1/sd^2 */
 };
 
 /* A past fit kept to see how well it predicts captures seconds later: the
