@@ -233,8 +233,8 @@ void est_add_capture(struct usbts_est *e, double t, double sd, double w, uint32_
             tol = fmax(tol, ACCEPT_FLOOR_NS + PRIOR_RATE * gap);
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *l = est_cap_at(e, 0);
-        expect = (double)l->t_ns + (double)(c.mf - l->mf) * NOMINAL_NS;
-        tol = ACCEPT_FLOOR_NS + fabs((double)(c.mf - l->mf)) * NOMINAL_NS * PRIOR_RATE;
+        expect = (double)l->t_ns + (double)(c.mf - l->mf) * e->last_period_ns;
+        tol = ACCEPT_FLOOR_NS + fabs((double)(c.mf - l->mf)) * e->last_period_ns * PRIOR_RATE;
     } else {
         expect = t; /* only a single-read anchor: nothing to disagree with */
         tol = 1;

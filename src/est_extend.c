@@ -23,8 +23,8 @@ bool est_predict(const struct usbts_est *e, double t, double *m, double *unc)
     }
     if (e->have_anchor) {
         double dt = t - e->anchor_ns;
-        *m = (double)e->anchor_mf + dt / NOMINAL_NS;
-        *unc = fabs(dt) * PRIOR_RATE / NOMINAL_NS + 2;
+        *m = (double)e->anchor_mf + dt / e->last_period_ns;
+        *unc = fabs(dt) * PRIOR_RATE / e->last_period_ns + 2;
         return *unc < WRAP / 4;
     }
     return false;

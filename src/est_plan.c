@@ -53,7 +53,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                 }
             } else if (e->cap_count > 0) {
                 const struct usbts_est_capture *c = est_cap_at(e, 0);
-                t_b = (double)c->t_ns + (double)(target - c->mf) * NOMINAL_NS;
+                t_b = (double)c->t_ns + (double)(target - c->mf) * e->last_period_ns;
                 u = K * c->sd_ns + est_latch_term(e) + fabs(t_b - (double)c->t_ns) * PRIOR_RATE;
             }
         }

@@ -91,6 +91,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
         out->flags = USBTS_MODEL_CAPTURED;
     } else if (e->cap_count > 0) {
         const struct usbts_est_capture *c = est_cap_at(e, 0);
+        period = e->last_period_ns;
         out->ref_mf = c->mf;
         out->ref_ns = c->t_ns;
         bound0 = K * c->sd_ns + fmax(est_latch_term(e), LATCH_HALF * c->w_ns) + SOF_ALLOWANCE_NS;
@@ -99,6 +100,7 @@ bool usbts_est_model(const struct usbts_est *e, struct usbts_model *out)
     } else {
         /* one read: the microframe began somewhere in the 125 µs before the
          * latch, and the latch is somewhere in the bracket */
+        period = e->last_period_ns;
         out->ref_mf = e->anchor_mf;
         out->ref_ns = llround(e->anchor_ns - NOMINAL_NS / 2);
         bound0 = NOMINAL_NS / 2 + fmax(e->bracket_ns, e->anchor_half_ns) + 1000;
