@@ -139,8 +139,9 @@ void est_note_unstarted(struct usbts_est *e, const struct usbts_read *r);
 /* ---- est_capture.c ------------------------------------------------------------------ */
 
 /* Where the reads since the newest capture put the fitted boundaries: true
- * when they prove the fit off by more than `u`, with the offset's middle and
- * half width. */
+ * when they prove them jumped (off by more than `u` and than a change of
+ * rate could have moved them since), with the offset's middle and half
+ * width. */
 bool est_phase_off(const struct usbts_est *e, double u, double *mid, double *half);
 
 bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w);
