@@ -414,11 +414,12 @@ bool scenario_run(const struct scenario *sc, uint64_t seed, struct scenario_resu
         USBTS_FRAME_TIME ft;
         if (usbts_frame_to_ns(ih, start.TimeTrackingHandle, q.CurrentUSBFrameNumber, q.CurrentHardwareMicroFrameNumber,
                               &ft)) {
-            bool out_ns = fabs((double)(ft.StartNs - t_cur)) > (double)ft.BoundNs;
+            double err_ns = fabs((double)(ft.StartNs - t_cur));
+            bool out_ns = err_ns > (double)ft.BoundNs;
             r->outside_ns_share += out_ns;
             if (out_ns && getenv("SCENARIO_DEBUG"))
                 fprintf(stderr, "outside BoundNs at %.3f ms (gen %u): err %.0f, bound %lld\n", (double)elapsed / MS,
-                        (unsigned)q.CurrentGenerationID, fabs((double)(ft.StartNs - t_cur)), (long long)ft.BoundNs);
+                        (unsigned)q.CurrentGenerationID, err_ns, (long long)ft.BoundNs);
             n_ns++;
         }
         bool judge_in = !(slew_at > now && t_in >= slew_at);

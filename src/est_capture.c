@@ -86,15 +86,12 @@ bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w)
  * half a microframe (issue #16 soak: wrong frame numbers).  Until a capture
  * checks the fit again, the published bound grows at the prior rate from the
  * newest capture, as after a surprising capture (est_bound.c). */
-static void est_check_read(struct usbts_est *e, const struct usbts_read *r)
+static void est_check_read(struct usbts_est *e, const struct usbts_read *r, int64_t mf, double start)
 {
-    if (!e->have_fit || e->unconfirmed || e->contradicted)
+    if (e->unconfirmed || e->contradicted)
         return;
-    const struct usbts_est_fit *f = &e->fit;
-    double m = (double)f->ref_mf + (est_mid(r) - (double)f->ref_t - f->a) / f->b;
-    int64_t mf = est_extend_low(r->mfindex & MASK, m);
-    double start = est_fit_time(f, mf), u = est_check_bound(e, mf);
-    if (start - u > (double)r->after_ns || start + f->b + u < (double)r->before_ns)
+    double u = est_check_bound(e, mf);
+    if (start - u > (double)r->after_ns || start + e->fit.b + u < (double)r->before_ns)
         e->contradicted = true;
 }
 
@@ -112,15 +109,10 @@ static void est_check_read(struct usbts_est *e, const struct usbts_read *r)
  * 117 ms).  The interval widens at the prior rate with time, since the rate
  * may have moved too; one that no read fits restarts from the newest read
  * (a torn value). */
-static void est_note_phase(struct usbts_est *e, const struct usbts_read *r)
+static void est_note_phase(struct usbts_est *e, const struct usbts_read *r, double start)
 {
-    if (!e->have_fit)
-        return;
-    const struct usbts_est_fit *f = &e->fit;
     double t = est_mid(r);
-    double m = (double)f->ref_mf + (t - (double)f->ref_t - f->a) / f->b;
-    double start = est_fit_time(f, est_extend_low(r->mfindex & MASK, m));
-    double lo = (double)r->before_ns - f->b - start, hi = (double)r->after_ns - start;
+    double lo = (double)r->before_ns - e->fit.b - start, hi = (double)r->after_ns - start;
     if (e->phase_valid) {
         double grow = PRIOR_RATE * fabs(t - e->phase_at_ns);
         double plo = e->phase_lo_ns - grow, phi = e->phase_hi_ns + grow;
@@ -200,8 +192,16 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         e->prev = *r;
         return false;
     }
-    est_check_read(e, r);
-    est_note_phase(e, r);
+    if (e->have_fit) {
+        /* the count this read shows and where the fit puts its start: what
+         * the read is checked against, and what it says of the fit's phase */
+        const struct usbts_est_fit *f = &e->fit;
+        double m = (double)f->ref_mf + (est_mid(r) - (double)f->ref_t - f->a) / f->b;
+        int64_t mf = est_extend_low(r->mfindex & MASK, m);
+        double start = est_fit_time(f, mf);
+        est_check_read(e, r, mf, start);
+        est_note_phase(e, r, start);
+    }
     if (e->cap_count > 0 && est_odd_read(e, r, w)) {
         e->first = e->prev = *r;
         return true;

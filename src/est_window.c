@@ -9,6 +9,13 @@
 
 #include <math.h>
 
+/* A record's running mean over about 2 / PRED_ALPHA captures; its first
+ * value starts it. */
+static void est_ewma(double *mean, double x, bool first)
+{
+    *mean = first ? x : *mean + PRED_ALPHA * (x - *mean);
+}
+
 /* Before a capture joins the fit, every window predicts it; the record of
  * those predictions picks the window. */
 void est_score_windows(struct usbts_est *e, const struct usbts_est_capture *c)
@@ -30,7 +37,8 @@ void est_score_windows(struct usbts_est *e, const struct usbts_est_capture *c)
             continue;
         double err = (double)c->t_ns - est_fit_time(&fits[j], c->mf);
         double e2 = err * err;
-        e->pred_ewma[j] = e->pred_n[j] == 0 ? e2 : e->pred_ewma[j] + PRED_ALPHA * (e2 - e->pred_ewma[j]);
+        bool first = e->pred_n[j] == 0;
+        est_ewma(&e->pred_ewma[j], e2, first);
         /* The excess beyond the capture's own variance, each capture
          * weighed by how well it can show one (the inverse variance of a
          * squared error, 1/sd^4; why: est_model_err2_weighted).  The
@@ -41,13 +49,8 @@ void est_score_windows(struct usbts_est *e, const struct usbts_est_capture *c)
          * latch anywhere in their bracket, tests/test_scenarios).  Equal
          * captures give the plain mean. */
         double v = (double)c->sd_ns * c->sd_ns, vf = v + 0.25 * e->bracket_ns * e->bracket_ns, w = 1.0 / (vf * vf);
-        if (e->pred_n[j] == 0) {
-            e->excess_num[j] = w * (e2 - v);
-            e->excess_den[j] = w;
-        } else {
-            e->excess_num[j] += PRED_ALPHA * (w * (e2 - v) - e->excess_num[j]);
-            e->excess_den[j] += PRED_ALPHA * (w - e->excess_den[j]);
-        }
+        est_ewma(&e->excess_num[j], w * (e2 - v), first);
+        est_ewma(&e->excess_den[j], w, first);
         e->pred_n[j]++;
         last_ok = j;
     }
