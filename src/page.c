@@ -14,7 +14,7 @@ void usbts_page_init_local(struct usbts_page *p)
     p->magic = USBTS_PAGE_MAGIC;
     p->version = USBTS_PAGE_VERSION;
     p->size = (uint32_t)sizeof *p;
-    p->flags = 0;
+    __atomic_store_n(&p->flags, 0u, __ATOMIC_RELAXED); /* read by queries meanwhile (page.h) */
     p->writer_pid = (uint32_t)getpid();
     atomic_store(&p->live, 1);
     atomic_store(&p->ndevices, 0);

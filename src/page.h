@@ -108,7 +108,10 @@ usbts_page_read(const struct usbts_page *p, uint32_t dev, struct usbts_model *m,
         return USBTS_PAGE_GONE;
     if (dev < USBTS_PAGE_MAX_DEVICES && usbts_page_flag(&p->devices[dev].unplugged))
         return USBTS_PAGE_GONE;
-    if (!(p->flags & USBTS_PAGE_SHARED)) {
+    /* (relaxed: an in-process page's header is written again, the same
+     * values, whenever its tracker slot is taken anew, while queries on
+     * other handles may read it) */
+    if (!(__atomic_load_n(&p->flags, __ATOMIC_RELAXED) & USBTS_PAGE_SHARED)) {
         usbts_tracker_read_model(&p->pub, m);
         *now = usbts_clock_now(&p->pub.clock);
         return USBTS_PAGE_OK;
