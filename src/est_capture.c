@@ -93,6 +93,11 @@ static void est_check_read(struct usbts_est *e, const struct usbts_read *r, int6
     double u = est_check_bound(e, mf);
     if (start - u > (double)r->after_ns || start + e->fit.b + u < (double)r->before_ns)
         e->contradicted = true;
+    /* and the reads since the newest capture together, each consistent on
+     * its own: the interval they leave for the true boundaries
+     * (est_note_phase) lies outside the fit's bound */
+    if (e->phase_valid && (e->phase_hi_ns < -u || e->phase_lo_ns > u))
+        e->contradicted = true;
 }
 
 /* Where a read puts the fitted boundaries.  The register latched inside
@@ -127,22 +132,32 @@ static void est_note_phase(struct usbts_est *e, const struct usbts_read *r, doub
     e->phase_at_ns = t;
 }
 
-/* Where to look, when the reads prove the fit's boundaries off by more than
- * a change of rate since the newest capture could have moved them (the
- * prior rate times the time since, beyond u): only a jump of the count
- * explains that (a reset), anywhere in the interval as likely as anywhere
- * else.  Within that reach the fit still aims: aimed by the interval, bursts
- * following NTP ramps under heavy preemption grew long, were preempted more,
- * and captures came too seldom to follow the ramps (seeds 5248124247,
- * 317718913); the capture that shows a rate change comes from bursts aimed
- * by the fit's widening bound, as before. */
-bool est_phase_off(const struct usbts_est *e, double u, double *mid, double *half)
+/* Where to look when the reads since the newest capture put the fitted
+ * boundaries further off than a slew of the host clock since then could
+ * have moved them (beyond u, the fit's own bound, by SLEW_ALLOWANCE times the
+ * time since): only a jump of the count explains that (a reset).  The part
+ * of the interval (as of `t`) a slew cannot reach, as offsets from the fit.
+ * Within that reach the fit still aims: aimed by the interval, bursts
+ * following NTP ramps under heavy preemption grew long, were preempted
+ * more, and captures came too seldom to follow the ramps (seeds 5248124247,
+ * 317718913); and halving it, they came sooner but each restarted a line
+ * whose bound did not know the ramp (seeds 1052771750, 11534614). */
+bool est_phase_jump(const struct usbts_est *e, double u, double t, double *lo, double *hi)
 {
-    double reach = u + PRIOR_RATE * fabs(e->phase_at_ns - (double)e->last_capture_ns);
-    if (!e->phase_valid || (e->phase_hi_ns >= -reach && e->phase_lo_ns <= reach))
+    if (!e->phase_valid)
         return false;
-    *mid = 0.5 * (e->phase_lo_ns + e->phase_hi_ns);
-    *half = 0.5 * (e->phase_hi_ns - e->phase_lo_ns);
+    double grow = PRIOR_RATE * fabs(t - e->phase_at_ns);
+    double l = e->phase_lo_ns - grow, h = e->phase_hi_ns + grow;
+    double reach = u + SLEW_ALLOWANCE * fabs(e->phase_at_ns - (double)e->last_capture_ns);
+    if (h < -u && l < -reach) {
+        *lo = l;
+        *hi = fmin(h, -reach);
+    } else if (l > u && h > reach) {
+        *lo = fmax(l, reach);
+        *hi = h;
+    } else {
+        return false;
+    }
     return true;
 }
 
@@ -150,7 +165,7 @@ void usbts_est_burst_begin(struct usbts_est *e)
 {
     e->in_burst = true;
     e->burst_reads = 0;
-    e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = false;
+    e->burst_captured = e->burst_missed = e->burst_changed = e->burst_surprised = e->burst_in_time = false;
     e->burst_min_w_ns = INFINITY;
 }
 
@@ -199,8 +214,8 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
         double m = (double)f->ref_mf + (est_mid(r) - (double)f->ref_t - f->a) / f->b;
         int64_t mf = est_extend_low(r->mfindex & MASK, m);
         double start = est_fit_time(f, mf);
-        est_check_read(e, r, mf, start);
         est_note_phase(e, r, start);
+        est_check_read(e, r, mf, start);
     }
     if (e->cap_count > 0 && est_odd_read(e, r, w)) {
         e->first = e->prev = *r;
@@ -218,6 +233,8 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
          * up there would repeat forever, each burst seeing the same offset
          * (the lock-up of a reset just before a wrap, issue #16). */
         if (e->plan_target_ns && ((r->mfindex - e->plan_target_low) & MASK) < WRAP / 2) {
+            if (e->plan_bisect)
+                return true; /* the boundary lies in the lower half (est_note_phase noted it) */
             /* the latch lies in [before, after]: lateness explains the
              * counter when the read could have latched after the start */
             if ((double)r->after_ns >= (double)e->plan_target_ns - e->plan_target_unc) {
@@ -238,6 +255,17 @@ bool usbts_est_feed(struct usbts_est *e, const struct usbts_read *r)
                 return true;
             }
             e->burst_surprised = true;
+        }
+        /* Woken in time for the aim (the first read came before the target
+         * could have begun): the run of late wake-ups the lead answers is
+         * broken.  Counted across bursts that were not late, two chance late
+         * wake-ups far apart doubled the lead, again and again, to 190 us:
+         * bursts then began more than a microframe early, were preempted
+         * before the boundary, and a reset went uncaught for 75 ms (issue
+         * #16 soak, seed 1055916658). */
+        if (e->plan_target_ns && !pre) {
+            e->misses = 0;
+            e->burst_in_time = true;
         }
         if (e->cap_count == 0 && !pre) { /* keep a single-read anchor fresh */
             double m, unc;

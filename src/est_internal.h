@@ -22,6 +22,7 @@
 #define CADENCE_NS 20000000        /* steady state: a capture every 20 ms */
 #define FAST_CADENCE_NS 2000000    /* converging, or confirming a suspect capture */
 #define FAST_CAPTURES 25
+#define BISECT_HALF_NS 1000.0      /* a phase interval wider than this is halved, not covered */
 #define SURPRISE_CAPTURES 8        /* fast captures after one the fit did not expect */
 #define MILD_Z 2.0                 /* a capture this many sd off earns one early look */
 #define STOP_NS 312500.0           /* 2.5 microframes without a change: halted */
@@ -138,11 +139,10 @@ void est_note_unstarted(struct usbts_est *e, const struct usbts_read *r);
 
 /* ---- est_capture.c ------------------------------------------------------------------ */
 
-/* Where the reads since the newest capture put the fitted boundaries: true
- * when they prove them jumped (off by more than `u` and than a change of
- * rate could have moved them since), with the offset's middle and half
- * width. */
-bool est_phase_off(const struct usbts_est *e, double u, double *mid, double *half);
+/* The part of the reads' interval for the fitted boundaries (offsets from
+ * the fit, as of `t`) that only a jump of the count explains, if any
+ * (est_capture.c). */
+bool est_phase_jump(const struct usbts_est *e, double u, double t, double *lo, double *hi);
 
 bool est_odd_read(struct usbts_est *e, const struct usbts_read *r, double w);
 void est_leave_stopped(struct usbts_est *e, const struct usbts_read *r);

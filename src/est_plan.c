@@ -13,6 +13,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
 {
     p->max_reads = 4096;
     e->plan_target_ns = 0;
+    e->plan_bisect = false;
     if (!e->have_anchor || e->long_probe) {
         p->start_ns = now;
         p->deadline_ns = now + PROBE_NS;
@@ -28,6 +29,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
         /* Aim at the first boundary after `when`, starting early by the
          * model's uncertainty there plus the learnt wake-up lead. */
         double m, unc, t_b = 0, u = INFINITY;
+        bool bisect = false;
         int64_t target = 0;
         if (est_predict(e, (double)when, &m, &unc)) {
             target = (int64_t)floor(m) + 1;
@@ -37,11 +39,27 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                  * is published, and aiming wider on it changed which
                  * captures came (issue #16 soak, seed 4448060469) */
                 u = est_accept_bound(e, target);
-                /* the reads since the newest capture prove the boundaries
-                 * jumped (a reset by a fraction of a microframe): aim
-                 * where they put them (est_note_phase) */
-                double mid, half;
-                if (est_phase_off(e, u, &mid, &half)) {
+                /* The reads since the newest capture put the boundaries
+                 * where only a jump of the count explains them (a reset by
+                 * a fraction of a microframe), est_phase_jump: look there.
+                 * A wide stretch is halved, burst by burst: read from its
+                 * middle through its upper end, and a boundary there is
+                 * caught while one below shows at the first read.  Bursts
+                 * aimed by the old fit read only beside its boundaries, and
+                 * under heavy preemption the probes that follow them
+                 * seldom catch one: a reset that moved the boundaries by
+                 * 28 us went unseen for 150 ms (issue #16 soak, seed
+                 * 1055916658; 24 ms now). */
+                double lo, hi;
+                /* (not when the counter has shown one value for longer than
+                 * a halt takes to show: it stands still, no boundary is
+                 * there to find, and the probe that follows a burst aimed
+                 * by the fit sees it stand; halving, the short bursts never
+                 * did, and ran at the watchdog's limit for a whole halt,
+                 * soak seed 16777281) */
+                bool standing = e->value_since_ns > 0 && (double)(e->latest_before_ns - e->value_since_ns) > STOP_NS;
+                if (!standing && est_phase_jump(e, u, (double)when, &lo, &hi)) {
+                    double mid = 0.5 * (lo + hi), half = 0.5 * (hi - lo);
                     t_b += mid;
                     /* the first of the moved boundaries after `when` (a
                      * reset moves counts too: the offset may be many
@@ -49,7 +67,8 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                     int64_t k = (int64_t)ceil(((double)when - t_b) / e->fit.b);
                     target += k;
                     t_b += (double)k * e->fit.b;
-                    u = half + PRIOR_RATE * fabs(t_b - e->phase_at_ns);
+                    u = half;
+                    bisect = half > BISECT_HALF_NS + 4 * e->bracket_ns;
                 }
             } else if (e->cap_count > 0) {
                 const struct usbts_est_capture *c = est_cap_at(e, 0);
@@ -57,12 +76,15 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                 u = K * c->sd_ns + est_latch_term(e) + fabs(t_b - (double)c->t_ns) * PRIOR_RATE;
             }
         }
-        if (u > 50000) {
+        if (u > 50000 && !bisect) {
             /* too uncertain to aim: search */
             p->start_ns = when;
             p->deadline_ns = when + PROBE_NS;
         } else {
-            double lead = u + e->lead_ns + 2 * e->bracket_ns;
+            /* Halving, the burst reads from the stretch's middle through
+             * its upper end: a boundary there is caught, one below shows
+             * at the first read, and either way the stretch halves. */
+            double lead = (bisect ? 0 : u) + e->lead_ns + 2 * e->bracket_ns;
             if (t_b - lead < (double)now) { /* too close to catch: aim at the next one */
                 target++;
                 t_b += e->have_fit ? e->fit.b : NOMINAL_NS;
@@ -76,9 +98,11 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
              * off, agreeing with its own error (issue #16 soak).  Capped so
              * that one preempted read cannot make bursts long.  A fixed
              * sequence keeps the estimator deterministic. */
-            double spacing = fmin(fmax(e->bracket_ns, e->spacing_ns), 50000.0);
-            double dither = (double)((e->stats.bursts * 0x9E3779B97F4A7C15ull) >> 40) / (double)(1 << 24);
-            lead += dither * (spacing + 50);
+            if (!bisect) {
+                double spacing = fmin(fmax(e->bracket_ns, e->spacing_ns), 50000.0);
+                double dither = (double)((e->stats.bursts * 0x9E3779B97F4A7C15ull) >> 40) / (double)(1 << 24);
+                lead += dither * (spacing + 50);
+            }
             p->start_ns = (int64_t)(t_b - lead);
             if (p->start_ns < now)
                 p->start_ns = now;
@@ -86,6 +110,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
             e->plan_target_ns = (int64_t)t_b;
             e->plan_target_low = (uint32_t)target & MASK;
             e->plan_target_unc = u;
+            e->plan_bisect = bisect;
         }
     }
     e->plan_start_ns = p->start_ns;
@@ -104,10 +129,16 @@ void usbts_est_burst_end(struct usbts_est *e)
         e->spacing_ns = e->burst_min_w_ns;
     bool was_probe = e->long_probe;
     e->long_probe = false;
-    if (e->burst_captured) {
-        /* caught it: the lead may shrink towards what the model needs */
+    if (e->burst_captured || e->burst_in_time) {
+        /* caught it, or woke in time for it: the lead may shrink towards
+         * what the model needs.  Not only on captures: under heavy
+         * preemption they come seldom, and a lead that chance lateness had
+         * grown stayed at 100 us for seconds, every burst preempted long
+         * before its boundary (issue #16 soak, seed 2116027790). */
         double min_lead = MIN_LEAD_NS + 2 * e->bracket_ns;
         e->lead_ns = fmax(min_lead, e->lead_ns * 0.97);
+    }
+    if (e->burst_captured) {
         e->misses = 0;
     } else if (e->burst_missed) {
         /* Woken late again and again (a loaded machine, a lead that cannot
@@ -117,11 +148,13 @@ void usbts_est_burst_end(struct usbts_est *e)
             e->long_probe = true;
             e->misses = 0;
         }
-    } else if (!e->stopped && !was_probe && (e->burst_surprised || (e->plan_target_ns && e->burst_reads >= 2 &&
-                                                                     !e->burst_changed))) {
+    } else if (!e->stopped && !was_probe && !e->plan_bisect &&
+               (e->burst_surprised || (e->plan_target_ns && e->burst_reads >= 2 && !e->burst_changed))) {
         /* the boundary we aimed at never came, or the counter was already
-         * past it: look for a while */
+         * past it: look for a while (a halving burst narrowed its stretch
+         * whatever it saw: the next one halves again) */
         e->long_probe = true;
     }
     e->plan_target_ns = 0;
+    e->plan_bisect = false;
 }

@@ -121,6 +121,7 @@ struct usbts_est {
     bool in_burst;
     int32_t burst_reads;
     bool burst_captured, burst_missed, burst_changed, burst_surprised;
+    bool burst_in_time; /* its first read came before the aimed boundary could have begun */
     struct usbts_read first, prev;
     uint32_t latest_low;      /* MFINDEX of the latest read ... */
     int64_t latest_before_ns; /* ... and when it began (0: no read yet) */
@@ -130,6 +131,7 @@ struct usbts_est {
     int64_t plan_start_ns, plan_target_ns;
     uint32_t plan_target_low; /* MFINDEX of the microframe the burst aims to see begin */
     double plan_target_unc;   /* the model's uncertainty of plan_target_ns */
+    bool plan_bisect;         /* the burst halves the phase interval (est_plan) */
     int32_t misses;           /* bursts in a row that woke too late */
     bool long_probe;         /* the expected boundary did not come: look longer */
     double lead_ns;          /* how early bursts start before a boundary */
