@@ -114,13 +114,21 @@ static void est_check_read(struct usbts_est *e, const struct usbts_read *r, int6
  * 117 ms).  The interval widens at the prior rate with time, since the rate
  * may have moved too; one that no read fits restarts from the newest read
  * (a torn value). */
+/* The interval as of t: widened at the prior rate since the newest read. */
+static void est_phase_as_of(const struct usbts_est *e, double t, double *lo, double *hi)
+{
+    double grow = PRIOR_RATE * fabs(t - e->phase_at_ns);
+    *lo = e->phase_lo_ns - grow;
+    *hi = e->phase_hi_ns + grow;
+}
+
 static void est_note_phase(struct usbts_est *e, const struct usbts_read *r, double start)
 {
     double t = est_mid(r);
     double lo = (double)r->before_ns - e->fit.b - start, hi = (double)r->after_ns - start;
     if (e->phase_valid) {
-        double grow = PRIOR_RATE * fabs(t - e->phase_at_ns);
-        double plo = e->phase_lo_ns - grow, phi = e->phase_hi_ns + grow;
+        double plo, phi;
+        est_phase_as_of(e, t, &plo, &phi);
         if (fmax(lo, plo) <= fmin(hi, phi)) {
             lo = fmax(lo, plo);
             hi = fmin(hi, phi);
@@ -146,8 +154,8 @@ bool est_phase_jump(const struct usbts_est *e, double u, double t, double *lo, d
 {
     if (!e->phase_valid)
         return false;
-    double grow = PRIOR_RATE * fabs(t - e->phase_at_ns);
-    double l = e->phase_lo_ns - grow, h = e->phase_hi_ns + grow;
+    double l, h;
+    est_phase_as_of(e, t, &l, &h);
     double reach = u + SLEW_ALLOWANCE * fabs(e->phase_at_ns - (double)e->last_capture_ns);
     if (h < -u && l < -reach) {
         *lo = l;

@@ -50,7 +50,6 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                  * seldom catch one: a reset that moved the boundaries by
                  * 28 us went unseen for 150 ms (issue #16 soak, seed
                  * 1055916658; 24 ms now). */
-                double lo, hi;
                 /* (not when the counter has shown one value for longer than
                  * a halt takes to show: it stands still, no boundary is
                  * there to find, and the probe that follows a burst aimed
@@ -58,6 +57,7 @@ void usbts_est_plan(struct usbts_est *e, int64_t now, struct usbts_est_plan *p)
                  * did, and ran at the watchdog's limit for a whole halt,
                  * soak seed 16777281) */
                 bool standing = e->value_since_ns > 0 && (double)(e->latest_before_ns - e->value_since_ns) > STOP_NS;
+                double lo, hi;
                 if (!standing && est_phase_jump(e, u, (double)when, &lo, &hi)) {
                     double mid = 0.5 * (lo + hi), half = 0.5 * (hi - lo);
                     t_b += mid;
