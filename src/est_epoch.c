@@ -24,6 +24,7 @@ void est_clear_epoch(struct usbts_est *e)
     e->stopped = false;
     e->long_probe = false;
     e->win = 0;
+    e->since_gap = 0;
     memset(e->pred_ewma, 0, sizeof e->pred_ewma);
     memset(e->pred_n, 0, sizeof e->pred_n);
     e->noise_ewma = 0;
@@ -41,6 +42,13 @@ void est_clear_epoch(struct usbts_est *e)
 
 static void est_push_capture(struct usbts_est *e, const struct usbts_est_capture *c)
 {
+    /* (est_history: the fits stop reaching back across a gap) */
+    if (e->cap_count > 0 && c->t_ns - e->last_capture_ns > GAP_NS)
+        e->since_gap = 1;
+    else if (e->cap_count == 0)
+        e->since_gap = 0;
+    else if (e->since_gap > 0 && ++e->since_gap >= USBTS_EST_MAX_WINDOW)
+        e->since_gap = 0; /* the gap has left the history */
     e->cap[e->cap_head] = *c;
     e->cap_head = (e->cap_head + 1) % USBTS_EST_MAX_WINDOW;
     if (e->cap_count < USBTS_EST_MAX_WINDOW)
@@ -140,6 +148,7 @@ static void est_accept_capture(struct usbts_est *e, const struct usbts_est_captu
          * uncertainty two points have, and narrows as the fast captures
          * come.  The count goes on: it is the same counter. */
         e->cap_count = 1;
+        e->since_gap = 0;
     }
     if ((surprise && gap) || confirmed_change)
         e->snap_head = e->snap_count = 0; /* they predict across the step */

@@ -35,6 +35,7 @@
 #define WINDOW_SLACK 1.5           /* a longer window may score this much worse and still win */
 #define WANDER_FLOOR 0.02e-6       /* rate uncertainty floor: slow oscillator wander */
 #define GAP_NS 200000000           /* captures this far apart: the sampler stalled */
+#define GAP_MIN_CAPTURES 64        /* after a gap, fits stop reaching across it from this many captures */
 #define SNAP_NS 500000000          /* a fit snapshot every 500 ms, 48 kept: 24 s of horizons */
 #define SNAP_MIN_HORIZON_NS 1e9    /* shorter horizons say little about wander beyond noise */
 #define WANDER_MARGIN 2.0          /* the estimate covers the worst horizon seen this much over */
@@ -73,6 +74,18 @@ static inline double est_width(const struct usbts_read *r)
 static inline bool est_coarse(const struct usbts_est *e, const struct usbts_est_capture *c)
 {
     return e->have_fit && c->sd_ns > (e->coarse_run ? COARSE_SD_EXIT : COARSE_SD) * e->fit.sd_typ;
+}
+
+/* The captures a fit may use: not across a gap (a stalled sampler) once
+ * enough have come after it.  The frame clock's rate wanders over a stall
+ * with no capture to show it, and a line through both sides runs at their
+ * mean rate, off the clock's rate now (issue #16 soak, seeds 2146435360 and
+ * 1059061822: 5 s after a stall, the line through it 0.5 and 1.4 ppm off
+ * the clock, its error growing past its bound while coarse captures could
+ * not tell the windows apart). */
+static inline int est_history(const struct usbts_est *e)
+{
+    return e->since_gap >= GAP_MIN_CAPTURES && e->since_gap < e->cap_count ? e->since_gap : e->cap_count;
 }
 
 /* The i-th newest capture of the epoch (0 = newest). */

@@ -89,8 +89,8 @@ bool est_solve(const struct usbts_est *e, const struct est_sums *s, int n, int64
         f->curv_b = fabs(f->curv_b);
         /* from at least CURV_MIN_CAPTURES: a short window's line (4
          * captures, one of them across a gap) cannot show its own curve */
-        int m = n > CURV_MIN_CAPTURES ? n : CURV_MIN_CAPTURES;
-        f->curv = est_curvature(e, m < e->cap_count ? m : e->cap_count, ref_mf, ref_t);
+        int m = n > CURV_MIN_CAPTURES ? n : CURV_MIN_CAPTURES, history = est_history(e);
+        f->curv = est_curvature(e, m < history ? m : history, ref_mf, ref_t);
         if (n > 4 && chi2 / (n - 2) > 1)
             scale = chi2 / (n - 2);
     }
@@ -114,12 +114,13 @@ void est_fit_all(const struct usbts_est *e, struct usbts_est_fit fits[USBTS_EST_
     int64_t ref_mf = est_cap_at(e, 0)->mf, ref_t = est_cap_at(e, 0)->t_ns;
     for (int j = 0; j < USBTS_EST_NWIN; j++)
         ok[j] = false;
-    for (int i = 0; i < e->cap_count; i++) {
+    int history = est_history(e);
+    for (int i = 0; i < history; i++) {
         const struct usbts_est_capture *c = est_cap_at(e, i);
         est_add_sums(&s, (double)(c->mf - ref_mf), (double)(c->t_ns - ref_t), est_weight(c));
         int n = i + 1;
         for (int j = 0; j < USBTS_EST_NWIN; j++) {
-            bool whole = n == e->cap_count && EST_WIN_SIZE(j) > n && (j == 0 || EST_WIN_SIZE(j - 1) < n);
+            bool whole = n == history && EST_WIN_SIZE(j) > n && (j == 0 || EST_WIN_SIZE(j - 1) < n);
             if (EST_WIN_SIZE(j) == n || whole)
                 ok[j] = est_solve(NULL, &s, n, ref_mf, ref_t, &fits[j]);
         }

@@ -81,7 +81,8 @@ void est_score_windows(struct usbts_est *e, const struct usbts_est_capture *c)
 void est_refit(struct usbts_est *e)
 {
     struct est_sums s = {0};
-    int n = e->cap_count < EST_WIN_SIZE(e->win) ? e->cap_count : EST_WIN_SIZE(e->win);
+    int history = est_history(e);
+    int n = history < EST_WIN_SIZE(e->win) ? history : EST_WIN_SIZE(e->win);
     int64_t ref_mf = est_cap_at(e, 0)->mf, ref_t = est_cap_at(e, 0)->t_ns;
     for (int i = 0; i < n; i++) {
         const struct usbts_est_capture *c = est_cap_at(e, i);

@@ -164,6 +164,7 @@ struct usbts_est {
      * weighted by the capture's precision: excess_num / excess_den, ns^2 */
     double excess_num[USBTS_EST_NWIN], excess_den[USBTS_EST_NWIN];
     int32_t win;             /* chosen window index */
+    int32_t since_gap;       /* captures since the newest gap in the history, its own included (0: none) */
     struct usbts_est_fit fit; /* of the chosen window */
     double last_period_ns;   /* kept across epochs for a stopped counter's model */
     /* wander: snapshots of this epoch's fits, a ring, and what they showed */

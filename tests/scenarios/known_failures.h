@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * known_failures.h — scenario failures that are known, reported and owned
- * elsewhere (the estimator's half of issue #16, branch est), listed here so
- * that `make check` stays green while they stay visible: each prints as
+ * elsewhere (an open issue that names them), listed here so that
+ * `make check` stays green while they stay visible: each prints as
  * XFAIL with its reason, and one that starts passing prints XPASS (delete
  * its line then).  Anything not listed fails as usual.
  *
